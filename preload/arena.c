@@ -1,0 +1,988 @@
+/*
+ * arena.c: the tracked arena (arena ready). Owns every heap block of the
+ * process, the thread caches in front of it, and the tables that answer
+ * "which live block contains this address" in O(1).
+ *
+ * Layout (arena.h has the picture): one reserved region of 64 KiB slices,
+ * spans of slices holding one size class, a span descriptor per first slice,
+ * a slice map from any slice to its span, and 8 bytes of metadata per block
+ * slot in a parallel region. Free slots keep their free-list link in band;
+ * whether a slot is live is only ever decided by its out-of-band flags, so a
+ * double or wild free is detected and ignored instead of corrupting a list.
+ *
+ * Must never: call libc beyond prim.h, block on a lock while another layer
+ * runs, hold a lock across a system call that can wait (mmap/madvise happen
+ * after unlocking where the data allows it), or touch errno.
+ */
+#define _GNU_SOURCE
+#include "config.h"
+#include "arena.h"
+
+/* ---- size classes ------------------------------------------------------ */
+
+/* 16..128 by 16, then four classes per doubling up to 128 KiB. Larger
+ * requests get a span of their own. */
+#define NCLASSES 48
+#define SMALL_MAX ((size_t)128 << 10)
+#define CLASS_LARGE 0xff
+/* slot = (offset * magic) >> MAGIC_SHIFT is exact for offsets below 2 MiB
+ * and sizes below 2 MiB, which bounds a span to 32 slices. */
+#define MAGIC_SHIFT 42
+#define SPAN_MAX_SLICES 32
+
+struct size_class {
+	uint32_t size;
+	uint32_t slices;    /* slices per span */
+	uint32_t slots;     /* slots per span */
+	uint32_t cache_cap; /* most blocks a thread may cache */
+	uint64_t magic;
+};
+
+static struct size_class classes[NCLASSES];
+static uint8_t small_class[(128 >> 4) + 1];
+
+static inline unsigned class_of(size_t size)
+{
+	if (size <= 128)
+		return small_class[(size + 15) >> 4];
+	unsigned k = 63 - (unsigned)__builtin_clzll(size - 1);
+	size_t step = (size_t)1 << (k - 2);
+	unsigned sub = (unsigned)((size - ((size_t)1 << k) + step - 1) / step) - 1;
+	return 8 + (k - 7) * 4 + sub;
+}
+
+static void classes_init(void)
+{
+	for (unsigned c = 0; c < NCLASSES; c++) {
+		struct size_class *sc = &classes[c];
+		if (c < 8) {
+			sc->size = 16 * (c + 1);
+		} else {
+			unsigned k = 7 + (c - 8) / 4, sub = (c - 8) % 4;
+			sc->size = (1u << k) + (sub + 1) * (1u << (k - 2));
+		}
+		/* Enough slices for eight blocks, so a span is worth its
+		 * descriptor; one slice for everything up to 8 KiB. */
+		uint64_t want = (uint64_t)sc->size * 8;
+		sc->slices = (uint32_t)((want + ARENA_SLICE_SIZE - 1) >> ARENA_SLICE_SHIFT);
+		if (sc->slices > SPAN_MAX_SLICES)
+			sc->slices = SPAN_MAX_SLICES;
+		sc->slots = (uint32_t)(((uint64_t)sc->slices << ARENA_SLICE_SHIFT) / sc->size);
+		sc->magic = ((1ull << MAGIC_SHIFT) + sc->size - 1) / sc->size;
+		uint32_t cap = (uint32_t)(32768 / sc->size);
+		sc->cache_cap = cap < 2 ? 2 : cap > 128 ? 128 : cap;
+	}
+	for (unsigned i = 0; i < RS_ARRAY_LEN(small_class); i++)
+		small_class[i] = (uint8_t)(i == 0 ? 0 : i - 1);
+}
+
+/* The largest power of two dividing every block start of a class (spans
+ * start on slice boundaries). */
+static inline size_t class_align(unsigned c)
+{
+	size_t a = (size_t)1 << __builtin_ctz(classes[c].size);
+	return a > ARENA_SLICE_SIZE ? ARENA_SLICE_SIZE : a;
+}
+
+/* ---- region, tables, spans --------------------------------------------- */
+
+enum span_state { SPAN_UNUSED, SPAN_IN_USE, SPAN_FREE, SPAN_FREE_TAIL };
+
+struct span {
+	uint32_t nslices;
+	uint8_t cls;   /* size class, or CLASS_LARGE */
+	uint8_t state; /* enum span_state */
+	uint8_t listed;/* on its class's partial list */
+	uint8_t pad;
+	uint32_t bump; /* slots at or above this index were never handed out */
+	uint32_t used; /* slots handed out (live, or in some thread's cache) */
+	void *free;    /* in-band list of slots given back to the span */
+	uint32_t next, prev; /* list links: slice index + 1, 0 = none */
+	uint32_t head;       /* SPAN_FREE_TAIL: first slice of the run */
+	uint32_t pad2;
+	uint64_t large_size;  /* requested size of a large block */
+	uint64_t sweep_base;  /* arena_index_blocks */
+};
+
+static uintptr_t region;      /* first slice, 64 KiB aligned */
+static size_t region_len;
+static uint64_t nslices_total;
+static uintptr_t meta_region; /* half a slice of metadata per slice */
+static size_t meta_len;
+static uint32_t *slice_map;   /* slice -> first slice of its span + 1 */
+static struct span *spans;    /* descriptor at each span's first slice */
+static uintptr_t tables;
+static size_t tables_len;
+
+#define META_PER_SLICE (ARENA_SLICE_SIZE / 2)
+
+static inline struct block_meta *meta_of(uint32_t first, uint64_t slot)
+{
+	return (struct block_meta *)(meta_region + (uintptr_t)first * META_PER_SLICE) + slot;
+}
+
+static inline uintptr_t span_start(uint32_t first)
+{
+	return region + ((uintptr_t)first << ARENA_SLICE_SHIFT);
+}
+
+/* Free runs of slices, binned by length (the last bin takes the rest). */
+#define RUN_BINS 64
+struct run_pool {
+	struct prim_lock lock;
+	uint32_t bins[RUN_BINS]; /* first slice + 1 */
+	uint64_t hwm;            /* slices below this belong to some run */
+};
+static struct run_pool pool = { PRIM_LOCK_INIT, { 0 }, 0 };
+
+struct central {
+	struct prim_lock lock;
+	uint32_t partial; /* spans with free slots: first slice + 1 */
+	uint32_t empty;   /* one fully free span kept for reuse, or 0 */
+} __attribute__((aligned(64)));
+static struct central centrals[NCLASSES];
+
+/* ---- counters ---------------------------------------------------------- */
+
+struct counters {
+	uint64_t allocations, frees, bytes_allocated;
+	int64_t live_blocks, live_bytes;
+	uint64_t peak_blocks, peak_bytes;
+	uint64_t invalid_frees, double_frees, foreign_frees;
+	uint64_t mapped_slices;
+};
+static struct counters totals;
+
+/* ---- thread cache ------------------------------------------------------ */
+
+struct bin {
+	void *head;
+	uint32_t count;
+};
+
+struct tcache {
+	struct bin bins[NCLASSES];
+	/* per-thread counts folded into totals on the slow path */
+	uint64_t allocations, frees, bytes_allocated;
+	int64_t live_blocks, live_bytes;
+	bool dead; /* thread exit ran: bypass the cache from now on */
+};
+static RS_TLS struct tcache tc;
+
+static void fold_counters(struct tcache *t)
+{
+	__atomic_fetch_add(&totals.allocations, t->allocations, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&totals.frees, t->frees, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&totals.bytes_allocated, t->bytes_allocated, __ATOMIC_RELAXED);
+	int64_t blocks = __atomic_add_fetch(&totals.live_blocks, t->live_blocks, __ATOMIC_RELAXED);
+	int64_t bytes = __atomic_add_fetch(&totals.live_bytes, t->live_bytes, __ATOMIC_RELAXED);
+	t->allocations = t->frees = t->bytes_allocated = 0;
+	t->live_blocks = t->live_bytes = 0;
+	/* Peaks are as exact as the folding: good enough for a report. */
+	if (blocks > 0 && (uint64_t)blocks > totals.peak_blocks)
+		totals.peak_blocks = (uint64_t)blocks;
+	if (bytes > 0 && (uint64_t)bytes > totals.peak_bytes)
+		totals.peak_bytes = (uint64_t)bytes;
+}
+
+/* ---- initialisation ---------------------------------------------------- */
+
+static int init_state; /* 0 none, 1 running, 2 done, 3 failed */
+
+static RS_NOINLINE bool init_slow(void)
+{
+	int expected = 0;
+
+	if (!__atomic_compare_exchange_n(&init_state, &expected, 1, false,
+					 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+		/* Another thread is mapping the region; it takes microseconds. */
+		while (__atomic_load_n(&init_state, __ATOMIC_ACQUIRE) == 1)
+			__builtin_ia32_pause();
+		return init_state == 2;
+	}
+	classes_init();
+	/* Address space only: pages cost nothing until touched. Ask for less
+	 * when the kernel refuses (strict overcommit, a small RLIMIT_AS). */
+	static const unsigned shifts[] = { 40, 38, 36, 34, 32 };
+	for (unsigned i = 0; i < RS_ARRAY_LEN(shifts) && !region; i++) {
+		size_t len = (size_t)1 << shifts[i];
+		size_t slices = len >> ARENA_SLICE_SHIFT;
+		size_t mlen = slices * META_PER_SLICE;
+		size_t tlen = slices * (sizeof(uint32_t) + sizeof(struct span));
+		size_t align = (size_t)2 << 20;
+		void *r = prim_map(len + align, true);
+		if (!r)
+			continue;
+		void *m = prim_map(mlen, true);
+		void *t = prim_map(tlen, true);
+		if (!m || !t) {
+			prim_unmap(r, len + align);
+			if (m)
+				prim_unmap(m, mlen);
+			if (t)
+				prim_unmap(t, tlen);
+			continue;
+		}
+		region = ((uintptr_t)r + align - 1) & ~(uintptr_t)(align - 1);
+		region_len = len;
+		nslices_total = slices;
+		meta_region = (uintptr_t)m;
+		meta_len = mlen;
+		tables = (uintptr_t)t;
+		tables_len = tlen;
+		slice_map = (uint32_t *)t;
+		spans = (struct span *)((uintptr_t)t + slices * sizeof(uint32_t));
+	}
+	__atomic_store_n(&init_state, region ? 2 : 3, __ATOMIC_RELEASE);
+	return region != 0;
+}
+
+bool arena_init(void)
+{
+	if (RS_LIKELY(__atomic_load_n(&init_state, __ATOMIC_ACQUIRE) == 2))
+		return true;
+	return init_slow();
+}
+
+/* ---- slice runs (pool lock held) --------------------------------------- */
+
+static inline unsigned run_bin(uint64_t n)
+{
+	return n >= RUN_BINS ? RUN_BINS - 1 : (unsigned)n - 1;
+}
+
+static void list_push(uint32_t *head, uint32_t first)
+{
+	struct span *s = &spans[first];
+
+	s->prev = 0;
+	s->next = *head;
+	if (*head)
+		spans[*head - 1].prev = first + 1;
+	*head = first + 1;
+}
+
+static void list_remove(uint32_t *head, uint32_t first)
+{
+	struct span *s = &spans[first];
+
+	if (s->prev)
+		spans[s->prev - 1].next = s->next;
+	else
+		*head = s->next;
+	if (s->next)
+		spans[s->next - 1].prev = s->prev;
+	s->next = s->prev = 0;
+}
+
+static void run_insert(uint32_t first, uint64_t n)
+{
+	struct span *s = &spans[first];
+
+	s->state = SPAN_FREE;
+	s->nslices = (uint32_t)n;
+	if (n > 1) {
+		spans[first + n - 1].state = SPAN_FREE_TAIL;
+		spans[first + n - 1].head = first;
+	}
+	list_push(&pool.bins[run_bin(n)], first);
+}
+
+static void run_take(uint32_t first)
+{
+	struct span *s = &spans[first];
+
+	list_remove(&pool.bins[run_bin(s->nslices)], first);
+	if (s->nslices > 1)
+		spans[first + s->nslices - 1].state = SPAN_UNUSED;
+	s->state = SPAN_UNUSED;
+}
+
+/* A run of n slices whose start is a multiple of align_slices, or
+ * UINT32_MAX. Pages of runs from the pool read as zero (released runs were
+ * discarded), as do fresh ones. */
+static uint32_t run_alloc(uint64_t n, uint64_t align_slices)
+{
+	uint64_t want = n + align_slices - 1;
+
+	for (unsigned b = run_bin(want); b < RUN_BINS; b++) {
+		for (uint32_t i = pool.bins[b]; i; i = spans[i - 1].next) {
+			uint32_t first = i - 1;
+			uint64_t len = spans[first].nslices;
+			uint64_t start = (first + align_slices - 1) / align_slices * align_slices;
+			if (start + n > first + len)
+				continue;
+			run_take(first);
+			if (start > first)
+				run_insert(first, start - first);
+			if (first + len > start + n)
+				run_insert((uint32_t)(start + n), first + len - start - n);
+			return (uint32_t)start;
+		}
+	}
+	uint64_t start = (pool.hwm + align_slices - 1) / align_slices * align_slices;
+	if (start + n > nslices_total)
+		return UINT32_MAX;
+	if (start > pool.hwm)
+		run_insert((uint32_t)pool.hwm, start - pool.hwm);
+	pool.hwm = start + n;
+	return (uint32_t)start;
+}
+
+/* Returns a run to the pool, merging it with free neighbours. The caller
+ * has already discarded its pages. */
+static void run_free(uint32_t first, uint64_t n)
+{
+	if (first > 0) {
+		struct span *before = &spans[first - 1];
+		uint32_t head = before->state == SPAN_FREE_TAIL ? before->head
+			      : before->state == SPAN_FREE ? first - 1 : UINT32_MAX;
+		if (head != UINT32_MAX && spans[head].state == SPAN_FREE) {
+			n += spans[head].nslices;
+			run_take(head);
+			first = head;
+		}
+	}
+	if (first + n < pool.hwm && spans[first + n].state == SPAN_FREE) {
+		uint32_t after = (uint32_t)(first + n);
+		n += spans[after].nslices;
+		run_take(after);
+	}
+	run_insert(first, n);
+}
+
+/* Maps a run as a span: descriptor at its first slice, every slice of it
+ * pointing there. The slice map is written last so lookups never see a
+ * half-made span. */
+static void span_publish(uint32_t first, uint64_t n, uint8_t cls,
+			 uint64_t large_size)
+{
+	struct span *s = &spans[first];
+
+	s->nslices = (uint32_t)n;
+	s->cls = cls;
+	s->listed = 0;
+	s->bump = 0;
+	s->used = 0;
+	s->free = NULL;
+	s->next = s->prev = 0;
+	s->large_size = large_size;
+	s->sweep_base = 0;
+	__atomic_store_n(&s->state, SPAN_IN_USE, __ATOMIC_RELEASE);
+	for (uint64_t i = 0; i < n; i++)
+		__atomic_store_n(&slice_map[first + i], first + 1, __ATOMIC_RELEASE);
+	__atomic_fetch_add(&totals.mapped_slices, n, __ATOMIC_RELAXED);
+}
+
+static void span_unpublish(uint32_t first)
+{
+	struct span *s = &spans[first];
+
+	for (uint64_t i = 0; i < s->nslices; i++)
+		__atomic_store_n(&slice_map[first + i], 0, __ATOMIC_RELEASE);
+	__atomic_store_n(&s->state, SPAN_UNUSED, __ATOMIC_RELEASE);
+	__atomic_fetch_sub(&totals.mapped_slices, s->nslices, __ATOMIC_RELAXED);
+}
+
+/* Gives a span's memory and metadata back to the kernel and its slices to
+ * the pool. Called without any lock held: the span is already unreachable
+ * from every list and from the slice map. */
+static void span_release(uint32_t first, uint64_t n)
+{
+	prim_discard((void *)span_start(first), n << ARENA_SLICE_SHIFT);
+	prim_discard(meta_of(first, 0), n * META_PER_SLICE);
+	prim_lock(&pool.lock);
+	run_free(first, n);
+	prim_unlock(&pool.lock);
+}
+
+/* ---- central free lists (class lock held) ------------------------------ */
+
+static inline uint32_t span_of(uintptr_t p, uint64_t *slot_out)
+{
+	uintptr_t off = p - region;
+
+	if (RS_UNLIKELY(off >= region_len))
+		return UINT32_MAX;
+	uint32_t first = __atomic_load_n(&slice_map[off >> ARENA_SLICE_SHIFT], __ATOMIC_ACQUIRE);
+	if (!first)
+		return UINT32_MAX;
+	first--;
+	struct span *s = &spans[first];
+	if (s->cls == CLASS_LARGE) {
+		*slot_out = 0;
+	} else {
+		uint64_t x = p - span_start(first);
+		*slot_out = (x * classes[s->cls].magic) >> MAGIC_SHIFT;
+	}
+	return first;
+}
+
+static uint32_t central_new_span(unsigned c)
+{
+	uint32_t first;
+
+	prim_lock(&pool.lock);
+	first = run_alloc(classes[c].slices, 1);
+	prim_unlock(&pool.lock);
+	if (first != UINT32_MAX)
+		span_publish(first, classes[c].slices, (uint8_t)c, 0);
+	return first;
+}
+
+/* Moves up to `want` free slots of class c onto list *out; returns how
+ * many. Takes and drops the class lock. */
+static uint32_t central_take(unsigned c, uint32_t want, void **out)
+{
+	struct central *ce = &centrals[c];
+	const struct size_class *sc = &classes[c];
+	uint32_t got = 0;
+	void *list = NULL;
+
+	prim_lock(&ce->lock);
+	while (got < want) {
+		if (!ce->partial) {
+			uint32_t first;
+			if (ce->empty) {
+				first = ce->empty - 1;
+				ce->empty = 0;
+			} else {
+				/* The pool lock nests inside a class lock: always
+				 * in this order. */
+				first = central_new_span(c);
+				if (first == UINT32_MAX)
+					break;
+			}
+			list_push(&ce->partial, first);
+			spans[first].listed = 1;
+		}
+		uint32_t first = ce->partial - 1;
+		struct span *s = &spans[first];
+		while (got < want && s->free) {
+			void *b = s->free;
+			s->free = *(void **)b;
+			*(void **)b = list;
+			list = b;
+			got++;
+			s->used++;
+		}
+		while (got < want && s->bump < sc->slots) {
+			void *b = (void *)(span_start(first) + (uintptr_t)s->bump * sc->size);
+			s->bump++;
+			*(void **)b = list;
+			list = b;
+			got++;
+			s->used++;
+		}
+		if (!s->free && s->bump == sc->slots) {
+			list_remove(&ce->partial, first);
+			s->listed = 0;
+		}
+	}
+	prim_unlock(&ce->lock);
+	*out = list;
+	return got;
+}
+
+/* Gives one slot back to its span; returns the first slice of a span that
+ * became surplus-empty and must be released by the caller after unlocking,
+ * or UINT32_MAX. Class lock held. */
+static uint32_t central_put_locked(struct central *ce, uint32_t first, void *b)
+{
+	struct span *s = &spans[first];
+
+	*(void **)b = s->free;
+	s->free = b;
+	s->used--;
+	if (!s->listed) {
+		list_push(&ce->partial, first);
+		s->listed = 1;
+	}
+	if (s->used)
+		return UINT32_MAX;
+	/* Empty: keep one per class so a steady churn does not map and unmap
+	 * a span per batch; release the others. */
+	list_remove(&ce->partial, first);
+	s->listed = 0;
+	s->free = NULL;
+	s->bump = 0;
+	if (!ce->empty) {
+		ce->empty = first + 1;
+		return UINT32_MAX;
+	}
+	span_unpublish(first);
+	return first;
+}
+
+static void central_put_list(unsigned c, void *list)
+{
+	struct central *ce = &centrals[c];
+	uint32_t release[8];
+	unsigned nrelease = 0;
+
+	while (list) {
+		prim_lock(&ce->lock);
+		while (list && nrelease < RS_ARRAY_LEN(release)) {
+			void *b = list;
+			uint64_t slot;
+			list = *(void **)b;
+			uint32_t first = span_of((uintptr_t)b, &slot);
+			uint32_t r = central_put_locked(ce, first, b);
+			if (r != UINT32_MAX)
+				release[nrelease++] = r;
+		}
+		prim_unlock(&ce->lock);
+		for (unsigned i = 0; i < nrelease; i++)
+			span_release(release[i], classes[c].slices);
+		nrelease = 0;
+	}
+}
+
+/* ---- allocation -------------------------------------------------------- */
+
+static inline void meta_set_live(struct block_meta *m, uint32_t stack,
+				 uint32_t slack)
+{
+	bool untracked = stack == ARENA_STACK_UNTRACKED;
+	struct block_meta v = { untracked ? 0 : stack, (uint16_t)slack,
+				(uint8_t)(BLOCK_LIVE | (untracked ? BLOCK_UNTRACKED : 0)), 0 };
+	*m = v;
+}
+
+static RS_NOINLINE void *alloc_large(size_t size, size_t align, uint32_t stack)
+{
+	uint64_t n = (size + ARENA_SLICE_SIZE - 1) >> ARENA_SLICE_SHIFT;
+	uint64_t align_slices = align > ARENA_SLICE_SIZE ? align >> ARENA_SLICE_SHIFT : 1;
+	uint32_t first;
+
+	if (size > region_len || n == 0)
+		return NULL;
+	prim_lock(&pool.lock);
+	first = run_alloc(n, align_slices);
+	prim_unlock(&pool.lock);
+	if (first == UINT32_MAX)
+		return NULL;
+	span_publish(first, n, CLASS_LARGE, size);
+	spans[first].bump = 1;
+	spans[first].used = 1;
+	meta_set_live(meta_of(first, 0), stack, 0);
+	return (void *)span_start(first);
+}
+
+static RS_NOINLINE void *refill(unsigned c)
+{
+	struct bin *b = &tc.bins[c];
+	void *list;
+	uint32_t want = tc.dead ? 1 : (classes[c].cache_cap + 1) / 2;
+	uint32_t got = central_take(c, want, &list);
+
+	fold_counters(&tc);
+	if (!got)
+		return NULL;
+	void *p = list;
+	b->head = *(void **)p;
+	b->count = got - 1;
+	return p;
+}
+
+void *arena_alloc(size_t size, size_t align, uint32_t stack, bool zero)
+{
+	unsigned c;
+	void *p;
+
+	if (RS_UNLIKELY(!arena_init()))
+		return NULL;
+	if (align <= ARENA_MIN_ALIGN && size <= SMALL_MAX) {
+		c = class_of(size);
+	} else if (size <= SMALL_MAX && align <= ARENA_SLICE_SIZE) {
+		/* A class whose every block start is aligned enough; it exists
+		 * for any power of two up to a slice. */
+		c = class_of(size < align ? align : size);
+		while (c < NCLASSES && class_align(c) < align)
+			c++;
+		/* The slack must fit its 16 bits. */
+		if (c == NCLASSES || classes[c].size - size > UINT16_MAX)
+			goto large;
+	} else {
+		goto large;
+	}
+
+	struct bin *b = &tc.bins[c];
+	p = b->head;
+	if (RS_LIKELY(p != NULL)) {
+		b->head = *(void **)p;
+		b->count--;
+	} else {
+		p = refill(c);
+		if (!p)
+			return NULL;
+	}
+	uintptr_t off = (uintptr_t)p - region;
+	uint32_t first = (uint32_t)(off >> ARENA_SLICE_SHIFT);
+	uint64_t slot;
+	if (classes[c].slices == 1) {
+		slot = ((off & (ARENA_SLICE_SIZE - 1)) * classes[c].magic) >> MAGIC_SHIFT;
+	} else {
+		first = slice_map[first] - 1;
+		slot = ((uintptr_t)p - span_start(first)) * classes[c].magic >> MAGIC_SHIFT;
+	}
+	meta_set_live(meta_of(first, slot), stack, classes[c].size - (uint32_t)size);
+	tc.allocations++;
+	tc.bytes_allocated += size;
+	tc.live_blocks++;
+	tc.live_bytes += (int64_t)size;
+	if (zero)
+		prim_memset(p, 0, size);
+	return p;
+
+large:
+	p = alloc_large(size, align, stack);
+	if (p) {
+		tc.allocations++;
+		tc.bytes_allocated += size;
+		tc.live_blocks++;
+		tc.live_bytes += (int64_t)size;
+		fold_counters(&tc);
+	}
+	/* Large runs come from discarded or never-touched pages: already zero. */
+	return p;
+}
+
+/* ---- lookup ------------------------------------------------------------ */
+
+/* Resolves p to its slot without checking liveness. */
+static inline bool resolve(uintptr_t p, uint32_t *first_out, uint64_t *slot_out,
+			   uintptr_t *start_out, size_t *size_out,
+			   struct block_meta **meta_out)
+{
+	uint64_t slot;
+	uint32_t first = span_of(p, &slot);
+
+	if (first == UINT32_MAX)
+		return false;
+	struct span *s = &spans[first];
+	if (__atomic_load_n(&s->state, __ATOMIC_ACQUIRE) != SPAN_IN_USE)
+		return false;
+	if (slot >= s->bump)
+		return false;
+	struct block_meta *m = meta_of(first, slot);
+	if (s->cls == CLASS_LARGE) {
+		*start_out = span_start(first);
+		*size_out = s->large_size;
+	} else {
+		*start_out = span_start(first) + slot * classes[s->cls].size;
+		*size_out = classes[s->cls].size - m->slack;
+	}
+	*first_out = first;
+	*slot_out = slot;
+	*meta_out = m;
+	return true;
+}
+
+bool arena_lookup(uintptr_t addr, struct arena_block *out)
+{
+	uint32_t first;
+	uint64_t slot;
+	uintptr_t start;
+	size_t size;
+	struct block_meta *m;
+
+	if (!resolve(addr, &first, &slot, &start, &size, &m))
+		return false;
+	if (!(m->flags & BLOCK_LIVE))
+		return false;
+	if (addr - start >= (size ? size : 1))
+		return false;
+	out->start = start;
+	out->size = size;
+	out->meta = m;
+	out->index = spans[first].sweep_base + slot;
+	out->stack = m->stack;
+	out->flags = m->flags;
+	return true;
+}
+
+bool arena_block_at(const void *p, struct arena_block *out)
+{
+	return arena_lookup((uintptr_t)p, out) && out->start == (uintptr_t)p;
+}
+
+/* ---- free -------------------------------------------------------------- */
+
+static RS_NOINLINE void flush_bin(unsigned c, uint32_t keep)
+{
+	struct bin *b = &tc.bins[c];
+	void *list = NULL;
+
+	while (b->count > keep) {
+		void *p = b->head;
+		b->head = *(void **)p;
+		b->count--;
+		*(void **)p = list;
+		list = p;
+	}
+	fold_counters(&tc);
+	central_put_list(c, list);
+}
+
+static RS_NOINLINE void free_large(uint32_t first)
+{
+	span_unpublish(first);
+	span_release(first, spans[first].nslices);
+}
+
+enum arena_free_result arena_free(void *ptr, struct arena_block *out)
+{
+	uintptr_t p = (uintptr_t)ptr;
+	uint32_t first;
+	uint64_t slot;
+	uintptr_t start;
+	size_t size;
+	struct block_meta *m;
+
+	if (RS_UNLIKELY(!resolve(p, &first, &slot, &start, &size, &m))) {
+		if (p - region >= region_len) {
+			__atomic_fetch_add(&totals.foreign_frees, 1, __ATOMIC_RELAXED);
+			return ARENA_NOT_OURS;
+		}
+		__atomic_fetch_add(&totals.invalid_frees, 1, __ATOMIC_RELAXED);
+		return ARENA_INTERIOR;
+	}
+	if (RS_UNLIKELY(start != p)) {
+		__atomic_fetch_add(&totals.invalid_frees, 1, __ATOMIC_RELAXED);
+		return ARENA_INTERIOR;
+	}
+	/* Liveness lives out of band: a second free of the same pointer finds
+	 * the flag clear and is turned away before it can reach a list. */
+	if (RS_UNLIKELY(!(m->flags & BLOCK_LIVE))) {
+		__atomic_fetch_add(&totals.double_frees, 1, __ATOMIC_RELAXED);
+		return ARENA_DOUBLE;
+	}
+	if (out) {
+		out->start = start;
+		out->size = size;
+		out->meta = m;
+		out->index = 0;
+		out->stack = m->stack;
+		out->flags = m->flags;
+	}
+	m->flags = 0;
+	tc.frees++;
+	tc.live_blocks--;
+	tc.live_bytes -= (int64_t)size;
+
+	unsigned c = spans[first].cls;
+	if (c == CLASS_LARGE) {
+		fold_counters(&tc);
+		free_large(first);
+		return ARENA_FREED;
+	}
+	if (RS_UNLIKELY(tc.dead)) {
+		*(void **)ptr = NULL;
+		fold_counters(&tc);
+		central_put_list(c, ptr);
+		return ARENA_FREED;
+	}
+	struct bin *b = &tc.bins[c];
+	*(void **)ptr = b->head;
+	b->head = ptr;
+	if (RS_UNLIKELY(++b->count > classes[c].cache_cap))
+		flush_bin(c, classes[c].cache_cap / 2);
+	return ARENA_FREED;
+}
+
+bool arena_resize_in_place(void *ptr, size_t new_size)
+{
+	uint32_t first;
+	uint64_t slot;
+	uintptr_t start;
+	size_t size;
+	struct block_meta *m;
+
+	if (!resolve((uintptr_t)ptr, &first, &slot, &start, &size, &m))
+		return false;
+	struct span *s = &spans[first];
+	if (s->cls == CLASS_LARGE) {
+		uint64_t cap = (uint64_t)s->nslices << ARENA_SLICE_SHIFT;
+		/* Shrinking a large block far below its run keeps memory the
+		 * program gave up: move it instead. */
+		if (new_size > cap || new_size < cap / 2)
+			return false;
+		s->large_size = new_size;
+	} else {
+		uint32_t slot_size = classes[s->cls].size;
+		if (new_size > slot_size || class_of(new_size) + 2 < s->cls)
+			return false;
+		m->slack = (uint16_t)(slot_size - new_size);
+	}
+	tc.live_bytes += (int64_t)new_size - (int64_t)size;
+	return true;
+}
+
+/* ---- sweep support ----------------------------------------------------- */
+
+static inline uint64_t span_slots(const struct span *s)
+{
+	return s->cls == CLASS_LARGE ? 1 : classes[s->cls].slots;
+}
+
+uint64_t arena_index_blocks(void)
+{
+	uint64_t total = 0, hwm = pool.hwm;
+
+	for (uint64_t i = 0; i < hwm;) {
+		struct span *s = &spans[i];
+		if (s->state == SPAN_IN_USE) {
+			s->sweep_base = total;
+			total += span_slots(s);
+			i += s->nslices;
+		} else if (s->state == SPAN_FREE) {
+			i += s->nslices;
+		} else {
+			i++;
+		}
+	}
+	return total;
+}
+
+bool arena_next_live(struct arena_iter *it, struct arena_block *out)
+{
+	uint64_t hwm = pool.hwm;
+
+	while (it->slice < hwm) {
+		struct span *s = &spans[it->slice];
+		if (s->state != SPAN_IN_USE) {
+			it->slice += s->state == SPAN_FREE ? s->nslices : 1;
+			it->slot = 0;
+			continue;
+		}
+		uint32_t first = (uint32_t)it->slice;
+		while (it->slot < s->bump) {
+			uint64_t slot = it->slot++;
+			struct block_meta *m = meta_of(first, slot);
+			if (!(m->flags & BLOCK_LIVE))
+				continue;
+			if (s->cls == CLASS_LARGE) {
+				out->start = span_start(first);
+				out->size = s->large_size;
+			} else {
+				out->start = span_start(first) + slot * classes[s->cls].size;
+				out->size = classes[s->cls].size - m->slack;
+			}
+			out->meta = m;
+			out->index = s->sweep_base + slot;
+			out->stack = m->stack;
+			out->flags = m->flags;
+			return true;
+		}
+		it->slice += s->nslices;
+		it->slot = 0;
+	}
+	return false;
+}
+
+void arena_get_ranges(struct arena_ranges *out)
+{
+	out->region = region;
+	out->region_len = region_len;
+	out->meta = meta_region;
+	out->meta_len = meta_len;
+	out->tables = tables;
+	out->tables_len = tables_len;
+}
+
+void arena_get_stats(struct arena_stats *out)
+{
+	fold_counters(&tc);
+	out->allocations = __atomic_load_n(&totals.allocations, __ATOMIC_RELAXED);
+	out->frees = __atomic_load_n(&totals.frees, __ATOMIC_RELAXED);
+	out->bytes_allocated = __atomic_load_n(&totals.bytes_allocated, __ATOMIC_RELAXED);
+	int64_t lb = __atomic_load_n(&totals.live_blocks, __ATOMIC_RELAXED);
+	int64_t ly = __atomic_load_n(&totals.live_bytes, __ATOMIC_RELAXED);
+	out->live_blocks = lb > 0 ? (uint64_t)lb : 0;
+	out->live_bytes = ly > 0 ? (uint64_t)ly : 0;
+	out->peak_blocks = totals.peak_blocks;
+	out->peak_bytes = totals.peak_bytes;
+	out->invalid_frees = __atomic_load_n(&totals.invalid_frees, __ATOMIC_RELAXED);
+	out->double_frees = __atomic_load_n(&totals.double_frees, __ATOMIC_RELAXED);
+	out->foreign_frees = __atomic_load_n(&totals.foreign_frees, __ATOMIC_RELAXED);
+	out->mapped_bytes = __atomic_load_n(&totals.mapped_slices, __ATOMIC_RELAXED)
+			    << ARENA_SLICE_SHIFT;
+}
+
+uint64_t arena_live_bytes_approx(void)
+{
+	int64_t v = __atomic_load_n(&totals.live_bytes, __ATOMIC_RELAXED) + tc.live_bytes;
+	return v > 0 ? (uint64_t)v : 0;
+}
+
+bool arena_trim(void)
+{
+	bool released = false;
+
+	for (unsigned c = 0; c < NCLASSES; c++) {
+		struct central *ce = &centrals[c];
+		uint32_t first = UINT32_MAX;
+		prim_lock(&ce->lock);
+		if (ce->empty) {
+			first = ce->empty - 1;
+			ce->empty = 0;
+			span_unpublish(first);
+		}
+		prim_unlock(&ce->lock);
+		if (first != UINT32_MAX) {
+			span_release(first, classes[c].slices);
+			released = true;
+		}
+	}
+	return released;
+}
+
+/* ---- threads and fork -------------------------------------------------- */
+
+void arena_thread_exit(void)
+{
+	for (unsigned c = 0; c < NCLASSES; c++) {
+		if (tc.bins[c].count)
+			flush_bin(c, 0);
+	}
+	tc.dead = true;
+	fold_counters(&tc);
+}
+
+void arena_fork_prepare(void)
+{
+	for (unsigned c = 0; c < NCLASSES; c++)
+		prim_lock(&centrals[c].lock);
+	prim_lock(&pool.lock);
+}
+
+void arena_fork_parent(void)
+{
+	prim_unlock(&pool.lock);
+	for (unsigned c = NCLASSES; c-- > 0;)
+		prim_unlock(&centrals[c].lock);
+}
+
+void arena_fork_child(void)
+{
+	prim_lock_reinit(&pool.lock);
+	for (unsigned c = 0; c < NCLASSES; c++)
+		prim_lock_reinit(&centrals[c].lock);
+	if (init_state != 2)
+		return;
+	/* Every block alive now is the parent's: the child must not report
+	 * the parent's losses as its own. Counting them here also repairs the
+	 * live totals that the vanished threads had not folded in. */
+	struct arena_iter it = { 0, 0 };
+	struct arena_block b;
+	int64_t blocks = 0, bytes = 0;
+	while (arena_next_live(&it, &b)) {
+		b.meta->flags |= BLOCK_INHERITED;
+		blocks++;
+		bytes += (int64_t)b.size;
+	}
+	tc.live_blocks = tc.live_bytes = 0;
+	totals.live_blocks = blocks;
+	totals.live_bytes = bytes;
+}
