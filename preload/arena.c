@@ -93,7 +93,7 @@ struct span {
 	uint8_t cls;   /* size class, or CLASS_LARGE */
 	uint8_t state; /* enum span_state */
 	uint8_t listed;/* on its class's partial list */
-	uint8_t pad;
+	uint8_t dirty; /* SPAN_FREE: pages may hold old data and count in RSS */
 	uint32_t bump; /* slots at or above this index were never handed out */
 	uint32_t used; /* slots handed out (live, or in some thread's cache) */
 	void *free;    /* in-band list of slots given back to the span */
@@ -126,14 +126,19 @@ static inline uintptr_t span_start(uint32_t first)
 	return region + ((uintptr_t)first << ARENA_SLICE_SHIFT);
 }
 
-/* Free runs of slices, binned by length (the last bin takes the rest). */
+/* Free runs of slices, binned by length (the last bin takes the rest).
+ * Released runs stay dirty (resident) until more than DIRTY_LIMIT slices
+ * are; then they are discarded. Discarding every release made a large-block
+ * churn spend two thirds of its time in madvise. */
 #define RUN_BINS 64
+#define DIRTY_LIMIT 128 /* slices: 8 MiB */
 struct run_pool {
 	struct prim_lock lock;
 	uint32_t bins[RUN_BINS]; /* first slice + 1 */
 	uint64_t hwm;            /* slices below this belong to some run */
+	uint64_t dirty_slices;
 };
-static struct run_pool pool = { PRIM_LOCK_INIT, { 0 }, 0 };
+static struct run_pool pool = { PRIM_LOCK_INIT, { 0 }, 0, 0 };
 
 struct central {
 	struct prim_lock lock;
@@ -275,12 +280,15 @@ static void list_remove(uint32_t *head, uint32_t first)
 	s->next = s->prev = 0;
 }
 
-static void run_insert(uint32_t first, uint64_t n)
+static void run_insert(uint32_t first, uint64_t n, bool dirty)
 {
 	struct span *s = &spans[first];
 
 	s->state = SPAN_FREE;
 	s->nslices = (uint32_t)n;
+	s->dirty = dirty;
+	if (dirty)
+		pool.dirty_slices += n;
 	if (n > 1) {
 		spans[first + n - 1].state = SPAN_FREE_TAIL;
 		spans[first + n - 1].head = first;
@@ -293,15 +301,17 @@ static void run_take(uint32_t first)
 	struct span *s = &spans[first];
 
 	list_remove(&pool.bins[run_bin(s->nslices)], first);
+	if (s->dirty)
+		pool.dirty_slices -= s->nslices;
 	if (s->nslices > 1)
 		spans[first + s->nslices - 1].state = SPAN_UNUSED;
 	s->state = SPAN_UNUSED;
 }
 
 /* A run of n slices whose start is a multiple of align_slices, or
- * UINT32_MAX. Pages of runs from the pool read as zero (released runs were
- * discarded), as do fresh ones. */
-static uint32_t run_alloc(uint64_t n, uint64_t align_slices)
+ * UINT32_MAX. *dirty says whether its pages may hold old data; fresh and
+ * purged ones read as zero. */
+static uint32_t run_alloc(uint64_t n, uint64_t align_slices, bool *dirty)
 {
 	uint64_t want = n + align_slices - 1;
 
@@ -312,11 +322,14 @@ static uint32_t run_alloc(uint64_t n, uint64_t align_slices)
 			uint64_t start = (first + align_slices - 1) / align_slices * align_slices;
 			if (start + n > first + len)
 				continue;
+			bool was_dirty = spans[first].dirty;
 			run_take(first);
 			if (start > first)
-				run_insert(first, start - first);
+				run_insert(first, start - first, was_dirty);
 			if (first + len > start + n)
-				run_insert((uint32_t)(start + n), first + len - start - n);
+				run_insert((uint32_t)(start + n), first + len - start - n,
+					   was_dirty);
+			*dirty = was_dirty;
 			return (uint32_t)start;
 		}
 	}
@@ -324,14 +337,15 @@ static uint32_t run_alloc(uint64_t n, uint64_t align_slices)
 	if (start + n > nslices_total)
 		return UINT32_MAX;
 	if (start > pool.hwm)
-		run_insert((uint32_t)pool.hwm, start - pool.hwm);
+		run_insert((uint32_t)pool.hwm, start - pool.hwm, false);
 	pool.hwm = start + n;
+	*dirty = false;
 	return (uint32_t)start;
 }
 
-/* Returns a run to the pool, merging it with free neighbours. The caller
- * has already discarded its pages. */
-static void run_free(uint32_t first, uint64_t n)
+/* Returns a run to the pool, merging it with free neighbours; a merged run
+ * is dirty if any part is. */
+static void run_free(uint32_t first, uint64_t n, bool dirty)
 {
 	if (first > 0) {
 		struct span *before = &spans[first - 1];
@@ -339,6 +353,7 @@ static void run_free(uint32_t first, uint64_t n)
 			      : before->state == SPAN_FREE ? first - 1 : UINT32_MAX;
 		if (head != UINT32_MAX && spans[head].state == SPAN_FREE) {
 			n += spans[head].nslices;
+			dirty |= spans[head].dirty;
 			run_take(head);
 			first = head;
 		}
@@ -346,9 +361,10 @@ static void run_free(uint32_t first, uint64_t n)
 	if (first + n < pool.hwm && spans[first + n].state == SPAN_FREE) {
 		uint32_t after = (uint32_t)(first + n);
 		n += spans[after].nslices;
+		dirty |= spans[after].dirty;
 		run_take(after);
 	}
-	run_insert(first, n);
+	run_insert(first, n, dirty);
 }
 
 /* Maps a run as a span: descriptor at its first slice, every slice of it
@@ -384,16 +400,56 @@ static void span_unpublish(uint32_t first)
 	__atomic_fetch_sub(&totals.mapped_slices, s->nslices, __ATOMIC_RELAXED);
 }
 
-/* Gives a span's memory and metadata back to the kernel and its slices to
- * the pool. Called without any lock held: the span is already unreachable
- * from every list and from the slice map. */
+/* Discards dirty runs until at most half the limit is left. The runs are
+ * taken out of the pool while their pages go back to the kernel, so the
+ * system calls run without the lock. */
+static RS_NOINLINE void purge(void)
+{
+	for (;;) {
+		uint32_t batch[16];
+		uint64_t len[16];
+		unsigned k = 0;
+
+		prim_lock(&pool.lock);
+		if (pool.dirty_slices <= DIRTY_LIMIT / 2) {
+			prim_unlock(&pool.lock);
+			return;
+		}
+		for (unsigned b = RUN_BINS; b-- > 0 && k < RS_ARRAY_LEN(batch);) {
+			for (uint32_t i = pool.bins[b]; i && k < RS_ARRAY_LEN(batch);) {
+				uint32_t first = i - 1;
+				i = spans[first].next;
+				if (!spans[first].dirty)
+					continue;
+				len[k] = spans[first].nslices;
+				run_take(first);
+				batch[k++] = first;
+			}
+		}
+		prim_unlock(&pool.lock);
+		if (k == 0)
+			return;
+		for (unsigned j = 0; j < k; j++) {
+			prim_discard((void *)span_start(batch[j]), len[j] << ARENA_SLICE_SHIFT);
+			prim_discard(meta_of(batch[j], 0), len[j] * META_PER_SLICE);
+		}
+		prim_lock(&pool.lock);
+		for (unsigned j = 0; j < k; j++)
+			run_free(batch[j], len[j], false);
+		prim_unlock(&pool.lock);
+	}
+}
+
+/* Gives a span's slices back to the pool. Called without any lock held:
+ * the span is already unreachable from every list and from the slice map. */
 static void span_release(uint32_t first, uint64_t n)
 {
-	prim_discard((void *)span_start(first), n << ARENA_SLICE_SHIFT);
-	prim_discard(meta_of(first, 0), n * META_PER_SLICE);
 	prim_lock(&pool.lock);
-	run_free(first, n);
+	run_free(first, n, true);
+	bool over = pool.dirty_slices > DIRTY_LIMIT;
 	prim_unlock(&pool.lock);
+	if (over)
+		purge();
 }
 
 /* ---- central free lists (class lock held) ------------------------------ */
@@ -421,9 +477,10 @@ static inline uint32_t span_of(uintptr_t p, uint64_t *slot_out)
 static uint32_t central_new_span(unsigned c)
 {
 	uint32_t first;
+	bool dirty;
 
 	prim_lock(&pool.lock);
-	first = run_alloc(classes[c].slices, 1);
+	first = run_alloc(classes[c].slices, 1, &dirty);
 	prim_unlock(&pool.lock);
 	if (first != UINT32_MAX)
 		span_publish(first, classes[c].slices, (uint8_t)c, 0);
@@ -549,19 +606,23 @@ static inline void meta_set_live(struct block_meta *m, uint32_t stack,
 	*m = v;
 }
 
-static RS_NOINLINE void *alloc_large(size_t size, size_t align, uint32_t stack)
+static RS_NOINLINE void *alloc_large(size_t size, size_t align, uint32_t stack,
+				     bool zero)
 {
 	uint64_t n = (size + ARENA_SLICE_SIZE - 1) >> ARENA_SLICE_SHIFT;
 	uint64_t align_slices = align > ARENA_SLICE_SIZE ? align >> ARENA_SLICE_SHIFT : 1;
 	uint32_t first;
+	bool dirty;
 
 	if (size > region_len || n == 0)
 		return NULL;
 	prim_lock(&pool.lock);
-	first = run_alloc(n, align_slices);
+	first = run_alloc(n, align_slices, &dirty);
 	prim_unlock(&pool.lock);
 	if (first == UINT32_MAX)
 		return NULL;
+	if (zero && dirty)
+		prim_memset((void *)span_start(first), 0, size);
 	span_publish(first, n, CLASS_LARGE, size);
 	spans[first].bump = 1;
 	spans[first].used = 1;
@@ -636,7 +697,7 @@ void *arena_alloc(size_t size, size_t align, uint32_t stack, bool zero)
 	return p;
 
 large:
-	p = alloc_large(size, align, stack);
+	p = alloc_large(size, align, stack, zero);
 	if (p) {
 		tc.allocations++;
 		tc.bytes_allocated += size;
@@ -644,7 +705,6 @@ large:
 		tc.live_bytes += (int64_t)size;
 		fold_counters(&tc);
 	}
-	/* Large runs come from discarded or never-touched pages: already zero. */
 	return p;
 }
 
