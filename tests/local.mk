@@ -16,3 +16,7 @@ EXTRA_DIST += tests/checksrc.sh tests/arena/with-shim.sh tests/arena/api.sh \
 	tests/real/real-programs-sweep.sh tests/real/workload.py \
 	tests/real/workload.sql tests/real/workload.c
 CLEANFILES += -r tests/traces
+
+# The quick start's demo: known leaks of every class.
+check_PROGRAMS += tests/integration/demo
+tests_integration_demo_CFLAGS = $(AM_CFLAGS) -O1 -g
