@@ -24,27 +24,28 @@
  * requests get a span of their own. */
 #define NCLASSES 48
 #define SMALL_MAX ((size_t)128 << 10)
-#define CLASS_LARGE 0xff
+#define CLASS_LARGE 0xfe
 /* slot = (offset * magic) >> MAGIC_SHIFT is exact for offsets below 2 MiB
  * and sizes below 2 MiB, which bounds a span to 32 slices. */
 #define MAGIC_SHIFT 42
 #define SPAN_MAX_SLICES 32
+#define XFER_MAX 32 /* batches a class's transfer cache can hold */
 
 struct size_class {
 	uint32_t size;
 	uint32_t slices;    /* slices per span */
 	uint32_t slots;     /* slots per span */
 	uint32_t cache_cap; /* most blocks a thread may cache */
+	uint32_t xfer_cap;  /* most batches parked in the central transfer cache */
 	uint64_t magic;
 };
 
 static struct size_class classes[NCLASSES];
-static uint8_t small_class[(128 >> 4) + 1];
 
 static inline unsigned class_of(size_t size)
 {
 	if (size <= 128)
-		return small_class[(size + 15) >> 4];
+		return (unsigned)((size - (size != 0)) >> 4);
 	unsigned k = 63 - (unsigned)__builtin_clzll(size - 1);
 	size_t step = (size_t)1 << (k - 2);
 	unsigned sub = (unsigned)((size - ((size_t)1 << k) + step - 1) / step) - 1;
@@ -71,9 +72,11 @@ static void classes_init(void)
 		sc->magic = ((1ull << MAGIC_SHIFT) + sc->size - 1) / sc->size;
 		uint32_t cap = (uint32_t)(32768 / sc->size);
 		sc->cache_cap = cap < 2 ? 2 : cap > 128 ? 128 : cap;
+		/* At most 128 KiB parked per class. */
+		uint32_t batch_bytes = sc->cache_cap / 2 * sc->size;
+		uint32_t xfer = 131072 / (batch_bytes ? batch_bytes : 1);
+		sc->xfer_cap = xfer < 1 ? 1 : xfer > XFER_MAX ? XFER_MAX : xfer;
 	}
-	for (unsigned i = 0; i < RS_ARRAY_LEN(small_class); i++)
-		small_class[i] = (uint8_t)(i == 0 ? 0 : i - 1);
 }
 
 /* The largest power of two dividing every block start of a class (spans
@@ -110,6 +113,7 @@ static uint64_t nslices_total;
 static uintptr_t meta_region; /* half a slice of metadata per slice */
 static size_t meta_len;
 static uint32_t *slice_map;   /* slice -> first slice of its span + 1 */
+static uint8_t *slice_cls;    /* slice -> size class of its span + 1, 0 = none */
 static struct span *spans;    /* descriptor at each span's first slice */
 static uintptr_t tables;
 static size_t tables_len;
@@ -140,18 +144,28 @@ struct run_pool {
 };
 static struct run_pool pool = { PRIM_LOCK_INIT, { 0 }, 0, 0 };
 
+/* Whole batches of free blocks on their way between thread caches: a
+ * thread that frees more than its cache holds parks a batch here in O(1),
+ * and a thread that runs dry takes one back, without visiting the spans
+ * (a binary-trees workload spent a third of its time doing that). */
+struct batch {
+	void *head;
+	uint32_t count;
+};
+
 struct central {
 	struct prim_lock lock;
 	uint32_t partial; /* spans with free slots: first slice + 1 */
 	uint32_t empty;   /* one fully free span kept for reuse, or 0 */
+	uint32_t nxfer;
+	struct batch xfer[XFER_MAX];
 } __attribute__((aligned(64)));
 static struct central centrals[NCLASSES];
 
 /* ---- counters ---------------------------------------------------------- */
 
 struct counters {
-	uint64_t allocations, frees, bytes_allocated;
-	int64_t live_blocks, live_bytes;
+	uint64_t allocations, frees, bytes_allocated, bytes_freed;
 	uint64_t peak_blocks, peak_bytes;
 	uint64_t invalid_frees, double_frees, foreign_frees;
 	uint64_t mapped_slices;
@@ -167,27 +181,25 @@ struct bin {
 
 struct tcache {
 	struct bin bins[NCLASSES];
-	/* per-thread counts folded into totals on the slow path */
-	uint64_t allocations, frees, bytes_allocated;
-	int64_t live_blocks, live_bytes;
+	/* per-thread counts folded into totals on the slow path; live counts
+	 * are their differences */
+	uint64_t allocations, frees, bytes_allocated, bytes_freed;
 	bool dead; /* thread exit ran: bypass the cache from now on */
 };
 static RS_TLS struct tcache tc;
 
 static void fold_counters(struct tcache *t)
 {
-	__atomic_fetch_add(&totals.allocations, t->allocations, __ATOMIC_RELAXED);
-	__atomic_fetch_add(&totals.frees, t->frees, __ATOMIC_RELAXED);
-	__atomic_fetch_add(&totals.bytes_allocated, t->bytes_allocated, __ATOMIC_RELAXED);
-	int64_t blocks = __atomic_add_fetch(&totals.live_blocks, t->live_blocks, __ATOMIC_RELAXED);
-	int64_t bytes = __atomic_add_fetch(&totals.live_bytes, t->live_bytes, __ATOMIC_RELAXED);
-	t->allocations = t->frees = t->bytes_allocated = 0;
-	t->live_blocks = t->live_bytes = 0;
+	uint64_t a = __atomic_add_fetch(&totals.allocations, t->allocations, __ATOMIC_RELAXED);
+	uint64_t f = __atomic_add_fetch(&totals.frees, t->frees, __ATOMIC_RELAXED);
+	uint64_t ba = __atomic_add_fetch(&totals.bytes_allocated, t->bytes_allocated, __ATOMIC_RELAXED);
+	uint64_t bf = __atomic_add_fetch(&totals.bytes_freed, t->bytes_freed, __ATOMIC_RELAXED);
+	t->allocations = t->frees = t->bytes_allocated = t->bytes_freed = 0;
 	/* Peaks are as exact as the folding: good enough for a report. */
-	if (blocks > 0 && (uint64_t)blocks > totals.peak_blocks)
-		totals.peak_blocks = (uint64_t)blocks;
-	if (bytes > 0 && (uint64_t)bytes > totals.peak_bytes)
-		totals.peak_bytes = (uint64_t)bytes;
+	if (a > f && a - f > totals.peak_blocks)
+		totals.peak_blocks = a - f;
+	if (ba > bf && ba - bf > totals.peak_bytes)
+		totals.peak_bytes = ba - bf;
 }
 
 /* ---- initialisation ---------------------------------------------------- */
@@ -213,7 +225,7 @@ static RS_NOINLINE bool init_slow(void)
 		size_t len = (size_t)1 << shifts[i];
 		size_t slices = len >> ARENA_SLICE_SHIFT;
 		size_t mlen = slices * META_PER_SLICE;
-		size_t tlen = slices * (sizeof(uint32_t) + sizeof(struct span));
+		size_t tlen = slices * (sizeof(uint32_t) + sizeof(struct span) + 1);
 		size_t align = (size_t)2 << 20;
 		void *r = prim_map(len + align, true);
 		if (!r)
@@ -237,6 +249,7 @@ static RS_NOINLINE bool init_slow(void)
 		tables_len = tlen;
 		slice_map = (uint32_t *)t;
 		spans = (struct span *)((uintptr_t)t + slices * sizeof(uint32_t));
+		slice_cls = (uint8_t *)(spans + slices);
 	}
 	__atomic_store_n(&init_state, region ? 2 : 3, __ATOMIC_RELEASE);
 	return region != 0;
@@ -385,8 +398,10 @@ static void span_publish(uint32_t first, uint64_t n, uint8_t cls,
 	s->large_size = large_size;
 	s->sweep_base = 0;
 	__atomic_store_n(&s->state, SPAN_IN_USE, __ATOMIC_RELEASE);
-	for (uint64_t i = 0; i < n; i++)
+	for (uint64_t i = 0; i < n; i++) {
 		__atomic_store_n(&slice_map[first + i], first + 1, __ATOMIC_RELEASE);
+		__atomic_store_n(&slice_cls[first + i], (uint8_t)(cls + 1), __ATOMIC_RELEASE);
+	}
 	__atomic_fetch_add(&totals.mapped_slices, n, __ATOMIC_RELAXED);
 }
 
@@ -394,8 +409,10 @@ static void span_unpublish(uint32_t first)
 {
 	struct span *s = &spans[first];
 
-	for (uint64_t i = 0; i < s->nslices; i++)
+	for (uint64_t i = 0; i < s->nslices; i++) {
+		__atomic_store_n(&slice_cls[first + i], 0, __ATOMIC_RELEASE);
 		__atomic_store_n(&slice_map[first + i], 0, __ATOMIC_RELEASE);
+	}
 	__atomic_store_n(&s->state, SPAN_UNUSED, __ATOMIC_RELEASE);
 	__atomic_fetch_sub(&totals.mapped_slices, s->nslices, __ATOMIC_RELAXED);
 }
@@ -482,8 +499,13 @@ static uint32_t central_new_span(unsigned c)
 	prim_lock(&pool.lock);
 	first = run_alloc(classes[c].slices, 1, &dirty);
 	prim_unlock(&pool.lock);
-	if (first != UINT32_MAX)
-		span_publish(first, classes[c].slices, (uint8_t)c, 0);
+	if (first == UINT32_MAX)
+		return first;
+	/* Every slot's flags start clear, so the free path may trust them
+	 * without asking the span which slots were ever handed out. */
+	if (dirty)
+		prim_memset(meta_of(first, 0), 0, classes[c].slots * sizeof(struct block_meta));
+	span_publish(first, classes[c].slices, (uint8_t)c, 0);
 	return first;
 }
 
@@ -633,10 +655,23 @@ static RS_NOINLINE void *alloc_large(size_t size, size_t align, uint32_t stack,
 static RS_NOINLINE void *refill(unsigned c)
 {
 	struct bin *b = &tc.bins[c];
-	void *list;
-	uint32_t want = tc.dead ? 1 : (classes[c].cache_cap + 1) / 2;
-	uint32_t got = central_take(c, want, &list);
+	struct central *ce = &centrals[c];
+	void *list = NULL;
+	uint32_t got = 0;
 
+	if (!tc.dead) {
+		prim_lock(&ce->lock);
+		if (ce->nxfer) {
+			struct batch *x = &ce->xfer[--ce->nxfer];
+			list = x->head;
+			got = x->count;
+		}
+		prim_unlock(&ce->lock);
+	}
+	if (!got) {
+		uint32_t want = tc.dead ? 1 : (classes[c].cache_cap + 1) / 2;
+		got = central_take(c, want, &list);
+	}
 	fold_counters(&tc);
 	if (!got)
 		return NULL;
@@ -646,12 +681,36 @@ static RS_NOINLINE void *refill(unsigned c)
 	return p;
 }
 
-void *arena_alloc(size_t size, size_t align, uint32_t stack, bool zero)
+static inline void *finish_small(void *p, unsigned c, size_t size, uint32_t stack,
+				 bool zero)
+{
+	uintptr_t off = (uintptr_t)p - region;
+	uint32_t first = (uint32_t)(off >> ARENA_SLICE_SHIFT);
+	uint64_t slot;
+
+	if (RS_LIKELY(classes[c].slices == 1)) {
+		slot = ((off & (ARENA_SLICE_SIZE - 1)) * classes[c].magic) >> MAGIC_SHIFT;
+	} else {
+		first = slice_map[first] - 1;
+		slot = ((uintptr_t)p - span_start(first)) * classes[c].magic >> MAGIC_SHIFT;
+	}
+	meta_set_live(meta_of(first, slot), stack, classes[c].size - (uint32_t)size);
+	tc.allocations++;
+	tc.bytes_allocated += size;
+	if (zero)
+		prim_memset(p, 0, size);
+	return p;
+}
+
+/* Everything but a small, 16-aligned block found in the thread cache:
+ * first use, alignment, large blocks, an empty cache. */
+static RS_NOINLINE void *alloc_slow(size_t size, size_t align, uint32_t stack,
+				    bool zero)
 {
 	unsigned c;
 	void *p;
 
-	if (RS_UNLIKELY(!arena_init()))
+	if (!arena_init())
 		return NULL;
 	if (align <= ARENA_MIN_ALIGN && size <= SMALL_MAX) {
 		c = class_of(size);
@@ -667,10 +726,9 @@ void *arena_alloc(size_t size, size_t align, uint32_t stack, bool zero)
 	} else {
 		goto large;
 	}
-
 	struct bin *b = &tc.bins[c];
 	p = b->head;
-	if (RS_LIKELY(p != NULL)) {
+	if (p) {
 		b->head = *(void **)p;
 		b->count--;
 	} else {
@@ -678,34 +736,33 @@ void *arena_alloc(size_t size, size_t align, uint32_t stack, bool zero)
 		if (!p)
 			return NULL;
 	}
-	uintptr_t off = (uintptr_t)p - region;
-	uint32_t first = (uint32_t)(off >> ARENA_SLICE_SHIFT);
-	uint64_t slot;
-	if (classes[c].slices == 1) {
-		slot = ((off & (ARENA_SLICE_SIZE - 1)) * classes[c].magic) >> MAGIC_SHIFT;
-	} else {
-		first = slice_map[first] - 1;
-		slot = ((uintptr_t)p - span_start(first)) * classes[c].magic >> MAGIC_SHIFT;
-	}
-	meta_set_live(meta_of(first, slot), stack, classes[c].size - (uint32_t)size);
-	tc.allocations++;
-	tc.bytes_allocated += size;
-	tc.live_blocks++;
-	tc.live_bytes += (int64_t)size;
-	if (zero)
-		prim_memset(p, 0, size);
-	return p;
+	return finish_small(p, c, size, stack, zero);
 
 large:
 	p = alloc_large(size, align, stack, zero);
 	if (p) {
 		tc.allocations++;
 		tc.bytes_allocated += size;
-		tc.live_blocks++;
-		tc.live_bytes += (int64_t)size;
 		fold_counters(&tc);
 	}
 	return p;
+}
+
+void *arena_alloc(size_t size, size_t align, uint32_t stack, bool zero)
+{
+	/* Before the region exists every thread cache is empty, so the first
+	 * allocation of all falls into alloc_slow and maps it. */
+	if (RS_LIKELY(size <= SMALL_MAX && align <= ARENA_MIN_ALIGN)) {
+		unsigned c = class_of(size);
+		struct bin *b = &tc.bins[c];
+		void *p = b->head;
+		if (RS_LIKELY(p != NULL)) {
+			b->head = *(void **)p;
+			b->count--;
+			return finish_small(p, c, size, stack, zero);
+		}
+	}
+	return alloc_slow(size, align, stack, zero);
 }
 
 /* ---- lookup ------------------------------------------------------------ */
@@ -772,17 +829,26 @@ bool arena_block_at(const void *p, struct arena_block *out)
 static RS_NOINLINE void flush_bin(unsigned c, uint32_t keep)
 {
 	struct bin *b = &tc.bins[c];
-	void *list = NULL;
+	struct central *ce = &centrals[c];
+	uint32_t n = b->count - keep;
+	void *list = b->head, *last = list;
 
-	while (b->count > keep) {
-		void *p = b->head;
-		b->head = *(void **)p;
-		b->count--;
-		*(void **)p = list;
-		list = p;
-	}
+	for (uint32_t i = 1; i < n; i++)
+		last = *(void **)last;
+	b->head = *(void **)last;
+	b->count = keep;
+	*(void **)last = NULL;
 	fold_counters(&tc);
-	central_put_list(c, list);
+	prim_lock(&ce->lock);
+	if (ce->nxfer < classes[c].xfer_cap) {
+		ce->xfer[ce->nxfer].head = list;
+		ce->xfer[ce->nxfer].count = n;
+		ce->nxfer++;
+		list = NULL;
+	}
+	prim_unlock(&ce->lock);
+	if (list)
+		central_put_list(c, list);
 }
 
 static RS_NOINLINE void free_large(uint32_t first)
@@ -791,7 +857,9 @@ static RS_NOINLINE void free_large(uint32_t first)
 	span_release(first, spans[first].nslices);
 }
 
-enum arena_free_result arena_free(void *ptr, struct arena_block *out)
+/* Everything but a small block of a one-slice span: large blocks, multi-
+ * slice spans, pointers that are not live block starts. */
+static RS_NOINLINE enum arena_free_result free_slow(void *ptr, struct arena_block *out)
 {
 	uintptr_t p = (uintptr_t)ptr;
 	uint32_t first;
@@ -800,7 +868,7 @@ enum arena_free_result arena_free(void *ptr, struct arena_block *out)
 	size_t size;
 	struct block_meta *m;
 
-	if (RS_UNLIKELY(!resolve(p, &first, &slot, &start, &size, &m))) {
+	if (!resolve(p, &first, &slot, &start, &size, &m)) {
 		if (p - region >= region_len) {
 			__atomic_fetch_add(&totals.foreign_frees, 1, __ATOMIC_RELAXED);
 			return ARENA_NOT_OURS;
@@ -808,28 +876,24 @@ enum arena_free_result arena_free(void *ptr, struct arena_block *out)
 		__atomic_fetch_add(&totals.invalid_frees, 1, __ATOMIC_RELAXED);
 		return ARENA_INTERIOR;
 	}
-	if (RS_UNLIKELY(start != p)) {
+	if (start != p) {
 		__atomic_fetch_add(&totals.invalid_frees, 1, __ATOMIC_RELAXED);
 		return ARENA_INTERIOR;
 	}
 	/* Liveness lives out of band: a second free of the same pointer finds
 	 * the flag clear and is turned away before it can reach a list. */
-	if (RS_UNLIKELY(!(m->flags & BLOCK_LIVE))) {
+	if (!(m->flags & BLOCK_LIVE)) {
 		__atomic_fetch_add(&totals.double_frees, 1, __ATOMIC_RELAXED);
 		return ARENA_DOUBLE;
 	}
-	if (out) {
-		out->start = start;
-		out->size = size;
-		out->meta = m;
-		out->index = 0;
-		out->stack = m->stack;
-		out->flags = m->flags;
-	}
+	out->start = start;
+	out->size = size;
+	out->meta = m;
+	out->stack = m->stack;
+	out->flags = m->flags;
 	m->flags = 0;
 	tc.frees++;
-	tc.live_blocks--;
-	tc.live_bytes -= (int64_t)size;
+	tc.bytes_freed += size;
 
 	unsigned c = spans[first].cls;
 	if (c == CLASS_LARGE) {
@@ -837,7 +901,7 @@ enum arena_free_result arena_free(void *ptr, struct arena_block *out)
 		free_large(first);
 		return ARENA_FREED;
 	}
-	if (RS_UNLIKELY(tc.dead)) {
+	if (tc.dead) {
 		*(void **)ptr = NULL;
 		fold_counters(&tc);
 		central_put_list(c, ptr);
@@ -846,9 +910,46 @@ enum arena_free_result arena_free(void *ptr, struct arena_block *out)
 	struct bin *b = &tc.bins[c];
 	*(void **)ptr = b->head;
 	b->head = ptr;
-	if (RS_UNLIKELY(++b->count > classes[c].cache_cap))
+	if (++b->count > classes[c].cache_cap)
 		flush_bin(c, classes[c].cache_cap / 2);
 	return ARENA_FREED;
+}
+
+enum arena_free_result arena_free(void *ptr, struct arena_block *out)
+{
+	uintptr_t off = (uintptr_t)ptr - region;
+
+	/* The common case in three loads: the slice's class, the class's
+	 * geometry, the slot's metadata. Spans start clean (new_span), so a
+	 * slot never handed out has no live flag. */
+	if (RS_LIKELY(off < region_len)) {
+		unsigned c = (unsigned)slice_cls[off >> ARENA_SLICE_SHIFT] - 1;
+		if (RS_LIKELY(c < NCLASSES && classes[c].slices == 1 && !tc.dead)) {
+			const struct size_class *sc = &classes[c];
+			uint64_t in = off & (ARENA_SLICE_SIZE - 1);
+			uint64_t slot = (in * sc->magic) >> MAGIC_SHIFT;
+			struct block_meta *m = (struct block_meta *)(meta_region +
+				(off >> ARENA_SLICE_SHIFT) * META_PER_SLICE) + slot;
+			if (RS_LIKELY(slot * sc->size == in && (m->flags & BLOCK_LIVE))) {
+				size_t size = sc->size - m->slack;
+				out->start = (uintptr_t)ptr;
+				out->size = size;
+				out->meta = m;
+				out->stack = m->stack;
+				out->flags = m->flags;
+				m->flags = 0;
+				tc.frees++;
+				tc.bytes_freed += size;
+				struct bin *b = &tc.bins[c];
+				*(void **)ptr = b->head;
+				b->head = ptr;
+				if (RS_UNLIKELY(++b->count > sc->cache_cap))
+					flush_bin(c, sc->cache_cap / 2);
+				return ARENA_FREED;
+			}
+		}
+	}
+	return free_slow(ptr, out);
 }
 
 bool arena_resize_in_place(void *ptr, size_t new_size)
@@ -875,7 +976,10 @@ bool arena_resize_in_place(void *ptr, size_t new_size)
 			return false;
 		m->slack = (uint16_t)(slot_size - new_size);
 	}
-	tc.live_bytes += (int64_t)new_size - (int64_t)size;
+	if (new_size > size)
+		tc.bytes_allocated += new_size - size;
+	else
+		tc.bytes_freed += size - new_size;
 	return true;
 }
 
@@ -957,10 +1061,9 @@ void arena_get_stats(struct arena_stats *out)
 	out->allocations = __atomic_load_n(&totals.allocations, __ATOMIC_RELAXED);
 	out->frees = __atomic_load_n(&totals.frees, __ATOMIC_RELAXED);
 	out->bytes_allocated = __atomic_load_n(&totals.bytes_allocated, __ATOMIC_RELAXED);
-	int64_t lb = __atomic_load_n(&totals.live_blocks, __ATOMIC_RELAXED);
-	int64_t ly = __atomic_load_n(&totals.live_bytes, __ATOMIC_RELAXED);
-	out->live_blocks = lb > 0 ? (uint64_t)lb : 0;
-	out->live_bytes = ly > 0 ? (uint64_t)ly : 0;
+	uint64_t bf = __atomic_load_n(&totals.bytes_freed, __ATOMIC_RELAXED);
+	out->live_blocks = out->allocations > out->frees ? out->allocations - out->frees : 0;
+	out->live_bytes = out->bytes_allocated > bf ? out->bytes_allocated - bf : 0;
 	out->peak_blocks = totals.peak_blocks;
 	out->peak_bytes = totals.peak_bytes;
 	out->invalid_frees = __atomic_load_n(&totals.invalid_frees, __ATOMIC_RELAXED);
@@ -972,8 +1075,9 @@ void arena_get_stats(struct arena_stats *out)
 
 uint64_t arena_live_bytes_approx(void)
 {
-	int64_t v = __atomic_load_n(&totals.live_bytes, __ATOMIC_RELAXED) + tc.live_bytes;
-	return v > 0 ? (uint64_t)v : 0;
+	uint64_t in = __atomic_load_n(&totals.bytes_allocated, __ATOMIC_RELAXED) + tc.bytes_allocated;
+	uint64_t out = __atomic_load_n(&totals.bytes_freed, __ATOMIC_RELAXED) + tc.bytes_freed;
+	return in > out ? in - out : 0;
 }
 
 bool arena_trim(void)
@@ -983,6 +1087,16 @@ bool arena_trim(void)
 	for (unsigned c = 0; c < NCLASSES; c++) {
 		struct central *ce = &centrals[c];
 		uint32_t first = UINT32_MAX;
+		for (;;) {
+			void *list = NULL;
+			prim_lock(&ce->lock);
+			if (ce->nxfer)
+				list = ce->xfer[--ce->nxfer].head;
+			prim_unlock(&ce->lock);
+			if (!list)
+				break;
+			central_put_list(c, list);
+		}
 		prim_lock(&ce->lock);
 		if (ce->empty) {
 			first = ce->empty - 1;
@@ -1036,13 +1150,13 @@ void arena_fork_child(void)
 	 * live totals that the vanished threads had not folded in. */
 	struct arena_iter it = { 0, 0 };
 	struct arena_block b;
-	int64_t blocks = 0, bytes = 0;
+	uint64_t blocks = 0, bytes = 0;
 	while (arena_next_live(&it, &b)) {
 		b.meta->flags |= BLOCK_INHERITED;
 		blocks++;
-		bytes += (int64_t)b.size;
+		bytes += b.size;
 	}
-	tc.live_blocks = tc.live_bytes = 0;
-	totals.live_blocks = blocks;
-	totals.live_bytes = bytes;
+	fold_counters(&tc);
+	totals.frees = totals.allocations - blocks;
+	totals.bytes_freed = totals.bytes_allocated - bytes;
 }

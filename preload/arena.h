@@ -82,8 +82,8 @@ bool arena_init(void) RS_HIDDEN;
  * `zero` asks for zeroed memory. */
 void *arena_alloc(size_t size, size_t align, uint32_t stack, bool zero)
 	RS_HIDDEN;
-/* Frees p; `out` (may be NULL) receives the block as it was, so callers can
- * write late-free events after the call. */
+/* Frees p; `out` receives the block as it was (when the result is
+ * ARENA_FREED), so callers can write late-free events after the call. */
 enum arena_free_result arena_free(void *p, struct arena_block *out) RS_HIDDEN;
 /* Resizes in place when the new size fits the block's slot; false if the
  * caller must move it. p must be a live block start. */

@@ -14,8 +14,10 @@ librefsweep_la_CPPFLAGS = $(AM_CPPFLAGS) $(LIBUNWIND_CFLAGS)
 librefsweep_la_CFLAGS = $(AM_CFLAGS) $(SHIM_SAN_CFLAGS) -fvisibility=hidden \
 	-ftls-model=initial-exec -fno-builtin-malloc -fno-builtin-calloc \
 	-fno-builtin-realloc -fno-builtin-free -fno-tree-loop-distribute-patterns \
-	-fno-omit-frame-pointer -fno-plt -O2
-librefsweep_la_LDFLAGS = -module -avoid-version -shared -no-undefined \
+	-fno-omit-frame-pointer -fno-plt -O2 -flto
+# LTO lets the arena's fast paths inline into malloc and free: without it
+# the call boundary alone cost a binary-trees run 7% more instructions.
+librefsweep_la_LDFLAGS = -module -avoid-version -shared -no-undefined -Wc,-flto -Wc,-O2 \
 	-Wl,--version-script=$(top_srcdir)/preload/exports.map -Wl,-z,nodelete \
 	-Wl,-z,now
 librefsweep_la_LIBADD = $(LIBUNWIND_LIBS) -lpthread
