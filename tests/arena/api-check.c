@@ -19,6 +19,20 @@ static int aligned(const void *p, size_t a)
 	return ((uintptr_t)p & (a - 1)) == 0;
 }
 
+/* Resident memory of this process in KiB, from /proc/self/statm. */
+static long resident_kib(void)
+{
+	long pages = 0, resident = 0;
+	FILE *f = fopen("/proc/self/statm", "r");
+
+	if (f) {
+		if (fscanf(f, "%ld %ld", &pages, &resident) != 2)
+			resident = 0;
+		fclose(f);
+	}
+	return resident * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
 static void fill_check(unsigned char *p, size_t n, const char *what)
 {
 	memset(p, 0xab, n);
@@ -134,6 +148,24 @@ int main(void)
 	errno = 0;
 	CHECK(malloc_info(1, devnull) == -1 && errno == EINVAL, "malloc_info options");
 	fclose(devnull);
+
+	/* Large frees give memory back to the kernel: 256 MiB touched and
+	 * freed must not stay resident (the arena keeps at most 8 MiB of
+	 * released runs). */
+	long before = resident_kib();
+	void *chunks[64];
+	for (int i = 0; i < 64; i++) {
+		chunks[i] = malloc((4 << 20) + i * 4096);
+		memset(chunks[i], 1, (4 << 20) + i * 4096);
+	}
+	long peak = resident_kib();
+	for (int i = 0; i < 64; i++)
+		free(chunks[i]);
+	long after = resident_kib();
+	CHECK(peak - before > 200 * 1024, "touching 256 MiB raised RSS by %ld KiB",
+	      peak - before);
+	CHECK(after - before < 16 * 1024, "RSS still %ld KiB above the start after "
+	      "freeing", after - before);
 
 	/* free keeps errno; frees of non-blocks are survived. */
 	void *e = malloc(10);
