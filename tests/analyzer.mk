@@ -1,1 +1,27 @@
-# (empty: filled by its owner)
+# The analyzer's tests: traces from a program with known leaks (tracegen,
+# which writes its own trace, so these tests do not need the shim), golden
+# reports for every format, the gate, run's plumbing, diff, and the reader
+# on broken input. The fuzz runner (tests/fuzz/run-fuzz.sh) is not part of
+# make check: CI calls it with a time bound.
+check_PROGRAMS += tests/analyzer/tracegen
+tests_analyzer_tracegen_SOURCES = tests/analyzer/tracegen.c
+# Frames must be real and stable: no inlining of the make_* functions.
+tests_analyzer_tracegen_CFLAGS = $(AM_CFLAGS) -g -O0 -fno-omit-frame-pointer
+
+check_LTLIBRARIES += tests/analyzer/libfakeshim.la
+tests_analyzer_libfakeshim_la_SOURCES = tests/analyzer/fakeshim.c
+tests_analyzer_libfakeshim_la_LDFLAGS = -module -avoid-version -shared \
+	-rpath /nowhere
+
+ANALYZER_TESTS = \
+	tests/analyzer/reader.sh \
+	tests/analyzer/report.sh \
+	tests/analyzer/formats.sh \
+	tests/analyzer/check.sh \
+	tests/analyzer/run.sh \
+	tests/analyzer/diff.sh
+TESTS += $(ANALYZER_TESTS)
+EXTRA_DIST += $(ANALYZER_TESTS) tests/analyzer/lib.sh tests/analyzer/golden \
+	tests/analyzer/junit.xsd tests/analyzer/sarif-validate.py \
+	tests/analyzer/get-sarif-schema.sh tests/analyzer/norm.jq \
+	tests/fuzz/fuzz_reader.c tests/fuzz/run-fuzz.sh tests/fuzz/corpus

@@ -20,3 +20,28 @@ CLEANFILES += -r tests/traces
 # The quick start's demo: known leaks of every class.
 check_PROGRAMS += tests/integration/demo
 tests_integration_demo_CFLAGS = $(AM_CFLAGS) -O1 -g
+
+# Known-answer programs, run end to end: `refsweep run -o` then
+# `refsweep report -f json`, compared with NAME.expect, and cross-checked
+# with valgrind and LeakSanitizer on the same program.
+IT_PROGRAMS = tests/integration/cycles tests/integration/into-cycle \
+	tests/integration/interior tests/integration/exit-paths \
+	tests/integration/threads tests/integration/fork
+check_PROGRAMS += $(IT_PROGRAMS)
+tests_integration_cycles_CFLAGS = $(AM_CFLAGS) -O1 -g
+tests_integration_into_cycle_CFLAGS = $(AM_CFLAGS) -O1 -g
+tests_integration_interior_CFLAGS = $(AM_CFLAGS) -O1 -g
+tests_integration_exit_paths_CFLAGS = $(AM_CFLAGS) -O1 -g
+tests_integration_threads_CFLAGS = $(AM_CFLAGS) -O1 -g
+tests_integration_threads_LDADD = -lpthread
+tests_integration_fork_CFLAGS = $(AM_CFLAGS) -O1 -g
+noinst_HEADERS += tests/integration/common.h
+TEST_EXTENSIONS += .expect
+EXPECT_LOG_COMPILER = python3 $(top_srcdir)/tests/integration/run-expect.py
+IT_EXPECTS = tests/integration/demo.expect tests/integration/cycles.expect \
+	tests/integration/into-cycle.expect tests/integration/interior.expect \
+	tests/integration/exit-paths.expect tests/integration/exit-paths-exit.expect \
+	tests/integration/exit-paths-_exit.expect tests/integration/threads.expect \
+	tests/integration/fork.expect
+TESTS += $(IT_EXPECTS)
+EXTRA_DIST += $(IT_EXPECTS) tests/integration/run-expect.py

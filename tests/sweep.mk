@@ -1,1 +1,15 @@
-# (empty: filled by its owner)
+# Tests of the sweep: classification with known answers, the stop mechanism,
+# and whole programs with known leaks of every class run under the shim.
+check_PROGRAMS += tests/sweep/classify-check
+tests_sweep_classify_check_SOURCES = tests/sweep/classify-check.c \
+	preload/classify.c
+tests_sweep_classify_check_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/preload \
+	-I$(top_srcdir)/tests
+
+TESTS += tests/sweep/classify-check
+
+# Programs with known leaks, run under the shim (built without it).
+check_PROGRAMS += tests/sweep/known
+tests_sweep_known_LDADD = -lpthread
+TESTS += tests/sweep/known.sh
+EXTRA_DIST += tests/sweep/known.sh

@@ -1,0 +1,45 @@
+# report.sh: `report -f json` and `-f text` on traces of a program with
+# known leaks (tracegen), against golden files: classes, sizes, grouping,
+# symbolized top frames, cycles, late frees, fork and exec trees.
+. "$top_srcdir/tests/analyzer/lib.sh"
+
+norm() { jq -S -f "$top_srcdir/tests/analyzer/norm.jq" "$1"; }
+
+for scen in basic fork exec; do
+	rc 23 "$RS" run -q --shim "$SHIM" -o "$T/$scen" -- "$TG" "$scen"
+	rc 0 "$RS" report -f json "$T/$scen"
+	norm "$T/out" >"$T/$scen.norm"
+	t "golden $scen.json" same "$T/$scen.norm" "$GOLDEN/$scen.json"
+done
+
+# The SPEC.md names, exactly.
+rc 0 "$RS" report -f json "$T/basic"
+t "SPEC.md shape" jq -e '
+  (.summary | keys) as $k | ["cycle","definite","indirect","possible","reachable","suppressed"] - $k == []
+  and ([.summary[] | .blocks, .bytes | numbers] | length) >= 12
+  and all(.leaks[]; (.kind | test("^(definite|indirect|cycle|possible)$")) and (.blocks|type)=="number"
+      and (.bytes|type)=="number" and all(.stack[]; (.address | test("^0x[0-9a-f]+$"))
+      and has("function") and has("file") and has("line") and has("module")))
+  and all(.processes[]; has("pid") and has("exe") and has("exit_status"))' "$T/out"
+t "biggest first" jq -e '[.leaks[].bytes] as $b | $b == ($b | sort | reverse)' "$T/out"
+t "allocator frame dropped" jq -e 'all(.leaks[]; .stack[0].function != "tracked")' "$T/out"
+
+# Text: one header per group, biggest first, the cycle as a unit.
+rc 0 "$RS" report "$T/basic"
+sed -n 's/ in pid [0-9]*,/,/p; /^leaked reference cycle/s/ in pid [0-9]*//p; /^SUMMARY/p; /^freed after/p' "$T/out" | sed 's/ in pid [0-9]*//' >"$T/text.norm"
+t "golden basic.txt" same "$T/text.norm" "$GOLDEN/basic.txt"
+t "frames under each header" has "$T/out" "^    #0  make_definite .*tracegen.c:[0-9]+"
+t "no colour off a terminal" not_colored "$T/out"
+rc 0 "$RS" report --color=always "$T/basic"
+t "colour on demand" has "$T/out" $'\033\\['
+NO_COLOR=1 rc 0 "$RS" report --color=auto "$T/basic"
+t "NO_COLOR respected" not_colored "$T/out"
+
+# --no-symbolize: module+offset frames, same numbers.
+rc 0 "$RS" report -f json --no-symbolize "$T/basic"
+t "unsymbolized" jq -e '.leaks[0].stack[0].function == null and .summary.definite.bytes == 64' "$T/out"
+
+# -o FILE writes the report there.
+rc 0 "$RS" report -f json -o "$T/r.json" "$T/basic"
+t "-o FILE" jq -e '.summary.cycle.bytes == 96' "$T/r.json"
+finish

@@ -1,0 +1,35 @@
+#!/bin/sh
+# Stack capture: on a program built with frame pointers the automatic
+# choice walks frame pointers, and its frames are the first frames
+# libunwind finds; unwind=none records no stacks; stack_depth cuts and
+# marks stacks truncated; the executable is recognised as keeping frame
+# pointers.
+. "$top_srcdir/tests/trace/lib.sh"
+stack_of() { # OPTIONS: prints the definite leak's frames
+	rm -rf "$work/run"
+	run_shim "dir=$work/run,$1" "$tracee" leak
+	[ $status -eq 0 ] || fail "tracee leak ($1) exited $status"
+	f=$work/run/$(traces "$work/run" | head -1)
+	valid "$f" --exit return
+	"$validate" --leak-stacks "$f" | awk '$1 == "definite" { $1 = ""; $2 = ""; print }' | head -1
+}
+auto=$(stack_of unwind=auto)
+fp=$(stack_of unwind=fp)
+unw=$(stack_of unwind=libunwind)
+[ "$(get "$f" module.frame_pointers)" = true ] || fail "the executable is not seen as keeping frame pointers"
+[ -n "$auto" ] || fail "no stack with unwind=auto"
+[ "$auto" = "$fp" ] || fail "auto ($auto) differs from fp ($fp)"
+set -- $fp
+[ $# -ge 4 ] || fail "frame-pointer stack too short: $fp"
+case "$unw " in
+	"$fp "*) ;;
+	*) fail "frame-pointer stack ($fp) is not a prefix of libunwind's ($unw)" ;;
+esac
+none=$(stack_of unwind=none)
+[ -z "$(echo $none)" ] || fail "unwind=none recorded frames: $none"
+grep -q '"ev":"stack"' "$f" && fail "unwind=none wrote stack events"
+short=$(stack_of stack_depth=2)
+set -- $short
+[ $# -eq 2 ] || fail "stack_depth=2 gave $# frames"
+grep '"ev":"stack"' "$f" | grep -q '"truncated":true' || fail "cut stack not marked truncated"
+finish

@@ -1,0 +1,16 @@
+#!/bin/sh
+# A multi-threaded program: one valid trace with a thread start and a
+# thread exit event for each of 4 threads, and every thread's leak.
+. "$top_srcdir/tests/trace/lib.sh"
+run_shim "dir=$work/run" "$tracee" threads 4
+[ $status -eq 0 ] || fail "tracee threads exited $status: $(cat "$work/err")"
+f=$work/run/$(traces "$work/run" | head -1)
+valid "$f" --exit return --strict-modules --first-frame-main --count start=1
+starts=$(grep -c '"ev":"thread".*"op":"start"' "$f")
+exits=$(grep -c '"ev":"thread".*"op":"exit"' "$f")
+# the main thread's start, and the 4 threads' start and exit
+[ "$starts" -eq 5 ] || fail "$starts thread start events, expected 5"
+[ "$exits" -ge 4 ] || fail "$exits thread exit events, expected 4"
+leaks=$("$validate" --leak-stacks "$f" | awk '$1 == "definite" { n += $2 } END { print n + 0 }')
+[ "$leaks" -eq 4 ] || fail "$leaks definite blocks, expected 4"
+finish
