@@ -13,3 +13,9 @@ check_PROGRAMS += tests/sweep/known
 tests_sweep_known_LDADD = -lpthread
 TESTS += tests/sweep/known.sh
 EXTRA_DIST += tests/sweep/known.sh
+
+# Blocked threads under sweeps every 10 ms.
+check_PROGRAMS += tests/sweep/quiet
+tests_sweep_quiet_LDADD = -lpthread
+TESTS += tests/sweep/quiet.sh
+EXTRA_DIST += tests/sweep/quiet.sh

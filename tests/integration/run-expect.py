@@ -62,8 +62,9 @@ def valgrind_counts(prog, args, env):
     counts = {}
     for key, label in (("definite", "definitely lost"), ("indirect", "indirectly lost"),
                        ("possible", "possibly lost")):
-        m = re.search(label + r": [\d,]+ bytes in ([\d,]+) blocks", out)
-        counts[key] = int(m.group(1).replace(",", "")) if m else 0
+        # One summary per process: a fork child has its own.
+        counts[key] = sum(int(n.replace(",", "")) for n in
+                          re.findall(label + r": [\d,]+ bytes in ([\d,]+) blocks", out))
     return counts, out
 
 

@@ -8,7 +8,8 @@
 
 static int pipe_fds[2];
 static pthread_key_t key;
-static __thread struct obj *tls_ptr;
+/* Not static: the compiler would drop a store nobody reads. */
+__thread struct obj *tls_ptr;
 static pthread_barrier_t ready;
 
 static NOINLINE void *on_stack(void *arg)

@@ -17,10 +17,15 @@ fail() {
 	failures=$((failures + 1))
 }
 
+# With norandom=1, address-space randomisation is off (same addresses
+# from run to run).
 run_shim() {
 	opts=$1; shift
-	REFSWEEP_OPTIONS="$opts" LD_PRELOAD="$shim" timeout 20 "$@" \
-		>"$work/out" 2>"$work/err"
+	# Only CMD gets the shim: not timeout, not this sh.
+	REFSWEEP_OPTIONS="$opts" timeout 20 \
+		${norandom:+setarch "$(uname -m)" -R} \
+		sh -c 'LD_PRELOAD="$0" exec "$@"' \
+		"$shim" "$@" >"$work/out" 2>"$work/err"
 	status=$?
 }
 

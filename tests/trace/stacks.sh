@@ -5,18 +5,22 @@
 # marks stacks truncated; the executable is recognised as keeping frame
 # pointers.
 . "$top_srcdir/tests/trace/lib.sh"
-stack_of() { # OPTIONS: prints the definite leak's frames
+norandom=1
+# stack_of OPTIONS: runs tracee leak; $f is its trace, $frames the definite
+# leak's frames.
+stack_of() {
 	rm -rf "$work/run"
 	run_shim "dir=$work/run,$1" "$tracee" leak
 	[ $status -eq 0 ] || fail "tracee leak ($1) exited $status"
 	f=$work/run/$(traces "$work/run" | head -1)
 	valid "$f" --exit return
-	"$validate" --leak-stacks "$f" | awk '$1 == "definite" { $1 = ""; $2 = ""; print }' | head -1
+	frames=$("$validate" --leak-stacks "$f" | awk '$1 == "definite" { $1 = ""; $2 = ""; print }' | head -1)
+	frames=$(echo $frames)
 }
-auto=$(stack_of unwind=auto)
-fp=$(stack_of unwind=fp)
-unw=$(stack_of unwind=libunwind)
+stack_of unwind=auto; auto=$frames
 [ "$(get "$f" module.frame_pointers)" = true ] || fail "the executable is not seen as keeping frame pointers"
+stack_of unwind=fp; fp=$frames
+stack_of unwind=libunwind; unw=$frames
 [ -n "$auto" ] || fail "no stack with unwind=auto"
 [ "$auto" = "$fp" ] || fail "auto ($auto) differs from fp ($fp)"
 set -- $fp
@@ -25,11 +29,11 @@ case "$unw " in
 	"$fp "*) ;;
 	*) fail "frame-pointer stack ($fp) is not a prefix of libunwind's ($unw)" ;;
 esac
-none=$(stack_of unwind=none)
-[ -z "$(echo $none)" ] || fail "unwind=none recorded frames: $none"
+stack_of unwind=none
+[ -z "$frames" ] || fail "unwind=none recorded frames: $frames"
 grep -q '"ev":"stack"' "$f" && fail "unwind=none wrote stack events"
-short=$(stack_of stack_depth=2)
-set -- $short
+stack_of stack_depth=2
+set -- $frames
 [ $# -eq 2 ] || fail "stack_depth=2 gave $# frames"
 grep '"ev":"stack"' "$f" | grep -q '"truncated":true' || fail "cut stack not marked truncated"
 finish
