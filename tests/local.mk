@@ -48,3 +48,10 @@ known_answer_cases = tests/integration/demo.expect tests/integration/cycles.expe
 	tests/integration/fork.expect
 TESTS += $(known_answer_cases)
 EXTRA_DIST += $(known_answer_cases) tests/integration/run-expect.py
+
+# The host must not notice the shim: signals, blocking calls, vfork,
+# posix_spawn, fork from threads, dlopen/dlclose, swapcontext, errno.
+check_PROGRAMS += tests/host/host-check
+tests_host_host_check_LDADD = -lpthread -ldl
+TESTS += tests/host/host.sh
+EXTRA_DIST += tests/host/host.sh
