@@ -22,3 +22,7 @@ librefsweep_la_LDFLAGS = -module -avoid-version -shared -no-undefined -Wc,-flto 
 	-Wl,-z,now
 librefsweep_la_LIBADD = $(LIBUNWIND_LIBS) -lpthread
 EXTRA_DIST += preload/exports.map
+
+# The shim is preloaded, never linked against: its libtool archive is noise.
+install-exec-hook:
+	rm -f $(DESTDIR)$(pkglibdir)/librefsweep.la
