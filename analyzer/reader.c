@@ -11,6 +11,7 @@
  * crash or hang on any input (tests/fuzz exercises it), or accept a line it
  * could not understand without saying where ("PATH:LINE: ...").
  */
+#define _GNU_SOURCE 1
 #include "config.h"
 
 #include <errno.h>
@@ -547,21 +548,25 @@ static bool ev_late_free(struct rd *rd, json_t *o)
 			}
 		}
 	}
-	for (size_t i = 0; i < im->nlf; i++) {
-		struct rs_latefree *l = &im->lf[i];
+	/* Aggregated by (kind, stack): memory stays bounded by stacks. */
+	bool created;
+	uint64_t key = (uint64_t)stack << 3 | (uint64_t)(k < 0 ? 7 : k);
+	void **slot = u64map_slot(&im->lfidx, key, &created);
 
-		if (l->kind == k && l->stack == stack && l->sweep == seq) {
-			l->blocks++;
-			l->bytes += size;
-			return true;
+	if (created) {
+		if (im->nlf == im->caplf) {
+			im->caplf = im->caplf ? im->caplf * 2 : 8;
+			im->lf = xrealloc(im->lf, im->caplf * sizeof(*im->lf));
 		}
+		im->lf[im->nlf] = (struct rs_latefree){ k, (uint32_t)stack,
+							seq, 0, 0 };
+		*slot = (void *)(uintptr_t)(im->nlf++ + 1);
 	}
-	if (im->nlf == im->caplf) {
-		im->caplf = im->caplf ? im->caplf * 2 : 8;
-		im->lf = xrealloc(im->lf, im->caplf * sizeof(*im->lf));
-	}
-	im->lf[im->nlf++] = (struct rs_latefree){ k, (uint32_t)stack, seq, 1,
-						  size };
+	struct rs_latefree *l = &im->lf[(uintptr_t)*slot - 1];
+
+	l->blocks++;
+	l->bytes += size;
+	l->sweep = seq;
 	return true;
 }
 
@@ -636,12 +641,11 @@ static bool do_line(struct rd *rd, const char *buf, size_t len)
 	ev = json_string_value(evj);
 	im->nevents++;
 	if (!im->version) {
-		if (strcmp(ev, RS_EV_START)) {
-			json_decref(o);
-			return fail(rd, "not a refsweep trace: the first event "
-				    "is not start but", ev);
-		}
-		ok = ev_start(rd, o);
+		if (strcmp(ev, RS_EV_START))
+			ok = fail(rd, "not a refsweep trace: the first event "
+				  "is not start but", ev);
+		else
+			ok = ev_start(rd, o);
 	} else if (!strcmp(ev, RS_EV_START)) {
 		ok = fail(rd, "a second start event", NULL);
 	} else if (!strcmp(ev, RS_EV_MODULE)) {
@@ -695,6 +699,7 @@ void image_free(struct rs_image *im)
 	sweep_free(im->pending);
 	sweep_free(im->final);
 	free(im->lf);
+	u64map_free(&im->lfidx, NULL);
 	free(im);
 }
 

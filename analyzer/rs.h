@@ -145,12 +145,12 @@ struct rs_sweep {
 	size_t nc, capc;
 };
 
-/* A block freed after a sweep reported it (late_free), aggregated by
+/* Blocks freed after a sweep reported them (late_free), aggregated by
  * (kind, stack) so memory stays bounded. */
 struct rs_latefree {
 	int kind;
 	uint32_t stack;
-	int64_t sweep;
+	int64_t sweep;          /* the last one's */
 	uint64_t blocks, bytes;
 };
 
@@ -172,6 +172,7 @@ struct rs_image {
 	int64_t nsweeps, npartial;
 	struct rs_latefree *lf;
 	size_t nlf, caplf;
+	struct u64map lfidx;            /* (stack, kind) -> index + 1 in lf */
 	bool has_exit;
 	char *how;
 	int64_t status, signal;
@@ -267,11 +268,17 @@ struct rs_result {
 	json_t *warnings;         /* array of strings */
 	int64_t partial_sweeps;
 	uint64_t events;
+	uint64_t inherited_dropped; /* fork children's blocks the parent had */
 };
 
 /* Reads PATH (run directory or one trace). NULL and a message on error. */
 struct rs_result *result_load(const char *path, char **errmsg);
 void result_free(struct rs_result *r);
+/* The steps of result_load, for callers with images in memory (the fuzz
+ * target): an empty result, images added in file order, then the model. */
+struct rs_result *result_new(const char *path);
+void result_add_image(struct rs_result *r, struct rs_image *im);
+void result_build(struct rs_result *r);
 /* Symbolizes every group, sets identities, sorts biggest first. */
 void result_finish(struct rs_result *r);
 void result_warn(struct rs_result *r, const char *fmt, ...)
@@ -295,6 +302,7 @@ struct rs_gate {
 	int leak_exit_code;
 };
 void gate_defaults(struct rs_gate *g);
+void gate_free(struct rs_gate *g);
 /* Parses one gate option at argv[*i]; returns 1 if consumed, 0 if not a
  * gate option, -1 on error (message printed). */
 int gate_option(struct rs_gate *g, int argc, char **argv, int *i);

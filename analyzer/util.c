@@ -5,6 +5,7 @@
  * Must never: return NULL from an allocation (out of memory ends the
  * process with exit 2 and a message), or print on stdout.
  */
+#define _GNU_SOURCE 1
 #include "config.h"
 
 #include <errno.h>

@@ -10,6 +10,7 @@
 #define RS_OPTIONS_H
 
 #include "prim.h"
+#include "refsweep-events.h"
 
 enum rs_unwind_mode { RS_UNWIND_AUTO, RS_UNWIND_FP, RS_UNWIND_LIBUNWIND,
 		      RS_UNWIND_NONE };
@@ -39,8 +40,15 @@ extern struct rs_options rs_opt RS_HIDDEN;
  * warnings are kept until options_emit_warnings can write them. */
 void options_init(void) RS_HIDDEN;
 void options_emit_warnings(void) RS_HIDDEN;
-/* Appends the effective options as a JSON object (for the start event). */
+/* Appends "options":{...}, every option with its effective value (for the
+ * start event). */
 struct jbuf;
 void options_to_json(struct jbuf *jb) RS_HIDDEN;
+
+/* Added by the trace layer. */
+/* True when output= came from REFSWEEP_OPTIONS rather than the default. */
+extern bool rs_opt_output_set RS_HIDDEN;
+/* How many bad options options_init found (0 when all were good). */
+unsigned options_warning_count(void) RS_HIDDEN;
 
 #endif /* RS_OPTIONS_H */

@@ -33,4 +33,40 @@ void stackdepot_fork_parent(void) RS_HIDDEN;
 /* The child's trace is new: every stack must be emitted again. */
 void stackdepot_fork_child(void) RS_HIDDEN;
 
+/* Added by the trace layer. */
+/* The depot's half of unwind_capture: interns frames[0..n) (n >= 1) and
+ * returns its id, 0 when the depot is full or unusable. *fresh is set when
+ * the stack was not in the depot before. */
+uint32_t stackdepot_intern(const uintptr_t *frames, uint32_t n,
+			   bool truncated, bool *fresh) RS_HIDDEN;
+/* How many distinct stacks the depot holds. */
+uint32_t stackdepot_count(void) RS_HIDDEN;
+
+/* The loaded objects (dl.c): a table of every object ever seen, scanned
+ * with dl_iterate_phdr, never shrunk (a dlclose'd object is marked dead).
+ * Records are written once before they are published, so readers need no
+ * lock. */
+struct rs_module {
+	uintptr_t base;         /* load bias (dlpi_addr) */
+	uintptr_t lo, hi;       /* lowest PT_LOAD start, highest end */
+	const char *path;       /* real path; the executable's from /proc */
+	char build_id[129];     /* hex GNU build-id, "" when none */
+	bool main;              /* the executable */
+	bool fp;                /* its code keeps frame pointers (eh_frame) */
+	bool dead;              /* dlclose'd */
+	/* writer bookkeeping, per trace generation */
+	uint32_t emitted_gen, unload_gen;
+};
+/* Rescans the loaded objects. Takes the loader lock: no shim lock may be
+ * held by the caller. Returns true if anything changed. */
+bool dl_sync(void) RS_HIDDEN;
+uint32_t dl_count(void) RS_HIDDEN;
+struct rs_module *dl_module(uint32_t i) RS_HIDDEN;
+/* Does the code at pc keep frame pointers? 1 yes, 0 no, -1 pc is in no
+ * known object. Lock-free, cached per thread. */
+int dl_pc_keeps_fp(uintptr_t pc) RS_HIDDEN;
+/* Resolves the real exec/dlopen functions and remembers the preload
+ * environment; called from writer_init. */
+void dl_init(void) RS_HIDDEN;
+
 #endif /* RS_UNWIND_H */

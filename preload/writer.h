@@ -62,4 +62,22 @@ void writer_realloc_event(const void *p, const void *from, size_t n,
 			  uint32_t stack) RS_HIDDEN;
 void writer_free_event(const void *p) RS_HIDDEN;
 
+/* Added by the trace layer. */
+/* A thread event: op is "start" or "exit". */
+void writer_thread_event(const char *op, pid_t tid) RS_HIDDEN;
+/* The exit event, with the arena's counters and the dropped-event count,
+ * then a flush. how is an RS_EXIT_* string; status is the exit status, or
+ * the signal number when how is RS_EXIT_SIGNAL. Written once per image:
+ * later calls do nothing. */
+void writer_exit_event(const char *how, int status) RS_HIDDEN;
+/* A warning event (what: a short stable word, see docs/trace-format.md). */
+void writer_warning(const char *what, const char *detail) RS_HIDDEN;
+/* exec: writes the exit event (how "exec") and flushes; true if this
+ * process owns the trace (false in a vfork child, which must not touch
+ * it). writer_exec_failed reopens the stream after a failed exec. */
+bool writer_exec_prepare(void) RS_HIDDEN;
+void writer_exec_failed(int err) RS_HIDDEN;
+/* The trace file's basename ("" for fd=N or no trace). */
+const char *writer_trace_name(void) RS_HIDDEN;
+
 #endif /* RS_WRITER_H */

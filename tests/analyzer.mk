@@ -5,8 +5,13 @@
 # make check: CI calls it with a time bound.
 check_PROGRAMS += tests/analyzer/tracegen
 tests_analyzer_tracegen_SOURCES = tests/analyzer/tracegen.c
-# Frames must be real and stable: no inlining of the make_* functions.
+# Frames must be real: the make_* functions are noinline, and the build's
+# CFLAGS come after these (automake), so -O0 is a wish, not a guarantee.
 tests_analyzer_tracegen_CFLAGS = $(AM_CFLAGS) -g -O0 -fno-omit-frame-pointer
+
+check_PROGRAMS += tests/analyzer/leaky
+tests_analyzer_leaky_SOURCES = tests/analyzer/leaky.c
+tests_analyzer_leaky_CFLAGS = $(AM_CFLAGS) -g -O0 -fno-omit-frame-pointer
 
 check_LTLIBRARIES += tests/analyzer/libfakeshim.la
 tests_analyzer_libfakeshim_la_SOURCES = tests/analyzer/fakeshim.c
@@ -19,7 +24,8 @@ ANALYZER_TESTS = \
 	tests/analyzer/formats.sh \
 	tests/analyzer/check.sh \
 	tests/analyzer/run.sh \
-	tests/analyzer/diff.sh
+	tests/analyzer/diff.sh \
+	tests/analyzer/shim.sh
 TESTS += $(ANALYZER_TESTS)
 EXTRA_DIST += $(ANALYZER_TESTS) tests/analyzer/lib.sh tests/analyzer/golden \
 	tests/analyzer/junit.xsd tests/analyzer/sarif-validate.py \

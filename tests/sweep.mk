@@ -19,3 +19,18 @@ check_PROGRAMS += tests/sweep/quiet
 tests_sweep_quiet_LDADD = -lpthread
 TESTS += tests/sweep/quiet.sh
 EXTRA_DIST += tests/sweep/quiet.sh
+
+# A library known.c dlopens: data and TLS (small and large) of a late object.
+check_LTLIBRARIES += tests/sweep/libknown-dl.la
+tests_sweep_libknown_dl_la_SOURCES = tests/sweep/known-dl.c
+tests_sweep_libknown_dl_la_LDFLAGS = -module -avoid-version -shared \
+	-rpath /nowhere
+tests_sweep_known_LDADD += -ldl
+
+# Sweep pause and cost against heap size (not a test: run by hand, see
+# docs/sweep.md "Measurements").
+check_PROGRAMS += tests/sweep/bench-sweep
+
+# Every trigger, and rs_disable.
+TESTS += tests/sweep/triggers.sh
+EXTRA_DIST += tests/sweep/triggers.sh

@@ -72,6 +72,7 @@ t "freed after reported" [ "$(jqv "$T/out" .summary.freed_after_reported.bytes)"
   echo '{"ev":"late_free","address":"0x1","size":32,"stack":1,"kind":"definite","sweep":0}'; } >"$T/oldlf.rsj"
 rc 0 "$RS" report -f json "$T/oldlf.rsj"
 t "late free of an older sweep changes nothing" [ "$(sum "$T/out" definite)" = 64 ]
+t "... but is listed" jq -e '.summary.freed_after_reported.bytes == 32 and (.freed_after_reported | length) == 1' "$T/out"
 
 # A run directory: an image replaced by exec contributes nothing; an empty
 # trace is skipped with a warning; a fork child's inherited block that the

@@ -39,6 +39,15 @@ t "NO_COLOR respected" not_colored "$T/out"
 rc 0 "$RS" report -f json --no-symbolize "$T/basic"
 t "unsymbolized" jq -e '.leaks[0].stack[0].function == null and .summary.definite.bytes == 64' "$T/out"
 
+# C++: names demangled, operator new dropped from the top of the stack,
+# but still seen by suppressions.
+rc 23 "$RS" run -q --shim "$SHIM" -o "$T/cxx" -- "$TG" cxx
+rc 0 "$RS" report -f json "$T/cxx"
+t "demangled, allocator dropped" jq -e '.leaks[0].stack[0].function == "ns::Node::make()"' "$T/out"
+printf 'leak:^operator new(unsigned long)$\n' >"$T/supp"
+rc 0 "$RS" report -f json --suppressions "$T/supp" "$T/cxx"
+t "suppressions see allocator frames" jq -e '.summary.suppressed.bytes == 56' "$T/out"
+
 # -o FILE writes the report there.
 rc 0 "$RS" report -f json -o "$T/r.json" "$T/basic"
 t "-o FILE" jq -e '.summary.cycle.bytes == 96' "$T/r.json"

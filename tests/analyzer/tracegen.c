@@ -13,6 +13,8 @@
  *   exec      an image with a leak that execs `tracegen basic`
  *   killed    a sweep, then SIGTERM to itself (no exit event)
  *   exit N    no leaks, exits with status N
+ *   cxx       a leak allocated through a function named like C++'s
+ *             operator new, from one with a mangled C++ name
  *
  * Line numbers of the make_ functions appear in the goldens
  * update the goldens when moving them.
@@ -123,6 +125,27 @@ static __attribute__((noinline)) struct blk make_child_leak(void)
 	struct blk b = { 0, 64, 0 };
 
 	b.p = tracked(64, &b.stack);
+	return b;
+}
+
+/* C++ names without a C++ compiler: the symbols are what g++ would emit
+ * for operator new(unsigned long) and ns::Node::make(). */
+void *cxx_new(size_t n, int *stack) __asm__("_Znwm");
+struct blk cxx_make(void) __asm__("_ZN2ns4Node4makeEv");
+
+__attribute__((noinline)) void *cxx_new(size_t n, int *stack)
+{
+	void *p = tracked(n, stack);
+
+	__asm__ volatile("" ::: "memory");	/* no tail call: keep the frame */
+	return p;
+}
+
+__attribute__((noinline)) struct blk cxx_make(void)
+{
+	struct blk b = { 0, 56, 0 };
+
+	b.p = cxx_new(56, &b.stack);
 	return b;
 }
 
@@ -385,6 +408,13 @@ int main(int argc, char **argv)
 		fflush(out);
 		raise(SIGTERM);
 		return 3;
+	} else if (!strcmp(scen, "cxx")) {
+		struct blk b = cxx_make();
+
+		emit_stacks();
+		leak(1, "definite", &b, 1, 0);
+		sweep(1, "exit", "\"definite\":{\"blocks\":1,\"bytes\":56}");
+		exit_ev("return", 0);
 	} else if (!strcmp(scen, "exit")) {
 		int code = argc > 2 ? atoi(argv[2]) : 0;
 

@@ -12,6 +12,7 @@
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -268,6 +269,92 @@ static void forked(void)
 	waitpid(pid, &st, 0);
 }
 
+/* A thread that blocks every signal cannot be stopped by the signal
+ * fallback: that sweep must say it is partial and report nothing. */
+static void *deaf_thread(void *arg)
+{
+	sigset_t all;
+	char c;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	pthread_barrier_wait(&ready);
+	if (read(block_pipe[0], &c, 1) < 0)
+		perror("read");
+	return NULL;
+}
+
+static void deaf(void)
+{
+	pthread_t t;
+
+	if (pipe(block_pipe))
+		exit(2);
+	pthread_barrier_init(&ready, NULL, 2);
+	pthread_create(&t, NULL, deaf_thread, NULL);
+	pthread_barrier_wait(&ready);
+	drop(mk(8)); /* definite, if it can be judged */
+	scrub();
+	exit(0);
+}
+
+/* Allocation churn for the periodic triggers: 40 rounds of 5000 blocks
+ * over about 0.4 s, a SIGUSR2 to ourselves half way (sweep_signal), and
+ * with "quiet" periodic sweeps turned off through the API first. */
+static void churn(bool quiet)
+{
+	static void *keep[5000];
+
+	if (quiet)
+		rs_disable();
+	for (int r = 0; r < 40; r++) {
+		for (int i = 0; i < 5000; i++) {
+			free(keep[i]);
+			keep[i] = mk(16 + (size_t)(r * 8) % 256);
+		}
+		if (r == 20)
+			raise(SIGUSR2);
+		usleep(10000);
+	}
+	printf("periodic %s\n", rs_is_enabled() ? "on" : "off");
+}
+
+/* Roots a dlopen'd library brings: its data, small and large TLS, in the
+ * main thread and in a thread blocked at exit. */
+static void (*dl_keep)(void *, void *, void *);
+
+static void *dl_thread(void *arg)
+{
+	char c;
+
+	dl_keep(NULL, mk(40), mk(56));
+	pthread_barrier_wait(&ready);
+	if (read(block_pipe[0], &c, 1) < 0)
+		perror("read");
+	return NULL;
+}
+
+static void dl(const char *path)
+{
+	void *h = dlopen(path, RTLD_NOW);
+	pthread_t t;
+
+	if (!h || !(dl_keep = (void (*)(void *, void *, void *))dlsym(
+			    h, "known_dl_keep"))) {
+		fprintf(stderr, "known: %s\n", dlerror());
+		exit(2);
+	}
+	dl_keep(mk(16), mk(32), mk(48));
+	if (pipe(block_pipe))
+		exit(2);
+	pthread_barrier_init(&ready, NULL, 2);
+	pthread_create(&t, NULL, dl_thread, NULL);
+	pthread_barrier_wait(&ready);
+	drop(mk(8)); /* control: definite */
+	scrub();
+	exit(0);
+}
+
 int main(int argc, char **argv)
 {
 	const char *s = argc > 1 ? argv[1] : "";
@@ -288,6 +375,14 @@ int main(int argc, char **argv)
 		api();
 	else if (!strcmp(s, "fork"))
 		forked();
+	else if (!strcmp(s, "churn"))
+		churn(false);
+	else if (!strcmp(s, "churn-disabled"))
+		churn(true);
+	else if (!strcmp(s, "deaf"))
+		deaf();
+	else if (!strcmp(s, "dlopen") && argc > 2)
+		dl(argv[2]);
 	else {
 		fprintf(stderr, "usage: known SCENARIO\n");
 		return 2;

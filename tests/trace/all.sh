@@ -1,6 +1,7 @@
 #!/bin/sh
 # trace=all: one alloc and one free event per malloc/free pair, each stack
-# emitted before the first alloc that names it, nothing dropped on a file.
+# emitted before the first alloc that names it, nothing dropped on a file;
+# a process killed by SIGKILL leaves a trace of whole lines.
 . "$top_srcdir/tests/trace/lib.sh"
 run_shim "dir=$work/run,trace=all" "$tracee" spam 20000
 [ $status -eq 0 ] || fail "status $status"
@@ -11,4 +12,16 @@ frees=$(grep -c '"ev":"free"' "$f")
 [ "$allocs" -ge 20000 ] || fail "$allocs alloc events for 20000 mallocs"
 [ "$frees" -ge 20000 ] || fail "$frees free events for 20000 frees"
 [ "$(get "$f" exit.events_dropped)" = 0 ] || fail "events dropped on a file: $(get "$f" exit.events_dropped)"
+
+# Killed without warning in the middle of it: every line written is whole.
+rm -rf "$work/run"
+REFSWEEP_OPTIONS="dir=$work/run,trace=all" LD_PRELOAD="$shim" \
+	"$tracee" spam 1000000000 >/dev/null &
+pid=$!
+sleep 1
+kill -9 $pid
+wait $pid 2>/dev/null
+f=$work/run/$(traces "$work/run" | head -1)
+[ -s "$f" ] || fail "killed process left no trace"
+valid "$f" --expect alloc
 finish

@@ -1,8 +1,9 @@
 #!/bin/sh
 # Where traces go: output= patterns (%p %e), mode 0600, no clobbering of an
 # existing trace, no following a planted symlink, fd=N, and an output the
-# shim cannot create (read-only directory, bad descriptor): the program
-# runs on with exactly one notice on stderr.
+# shim cannot create or keep (read-only directory, bad descriptor, its
+# descriptor closed and reused by the program): the program runs on with
+# exactly one notice on stderr.
 . "$top_srcdir/tests/trace/lib.sh"
 run_shim "output=$work/t.%e.%p.rsj" "$tracee" leak
 [ $status -eq 0 ] || fail "output pattern: status $status"
@@ -30,6 +31,13 @@ run_shim "fd=77" "$tracee" leak
 [ $status -eq 0 ] || fail "bad fd: status $status"
 grep -q "tracee leak done" "$work/out" || fail "bad fd: program output lost"
 [ "$(wc -l <"$work/err")" -eq 1 ] || fail "bad fd: expected one notice: $(cat "$work/err")"
+
+# A program that closes every descriptor and reuses the numbers: the
+# shim's writes must never land in the program's file.
+run_shim "dir=$work/cf" "$tracee" closefds "$work/victim"
+[ $status -eq 0 ] || fail "closefds: status $status"
+[ -s "$work/victim" ] && fail "trace written into the program's file: $(head -c 200 "$work/victim")"
+[ "$(wc -l <"$work/err")" -eq 1 ] || fail "closefds: expected one notice: $(cat "$work/err")"
 
 # A directory the shim may not write in. root ignores permissions, so as
 # root a directory under read-only sysfs stands in for it.

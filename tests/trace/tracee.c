@@ -11,9 +11,12 @@
  *   tracee dlopen LIB        dlopen(LIB), a leak from inside it, dlclose
  *   tracee spam N            N malloc/free pairs (trace=all volume)
  *   tracee churn N           N operations on a pool of live blocks
+ *   tracee closefds PATH     closes every descriptor from 3 on, then makes
+ *                            3..1100 all refer to PATH (opened empty), leaks
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,8 +47,11 @@ __attribute__((noinline)) static void leak_a(size_t n)
 	void *p = leak_b(n);
 
 	__asm__ volatile("" ::: "memory");
-	memset(p, 0x5a, n); /* no pointer to it survives */
-	p = NULL;
+	memset(p, 0x5a, n);
+	/* Through a volatile store the allocation cannot be optimised away;
+	 * overwritten, no pointer to the block survives. */
+	sink = p;
+	sink = NULL;
 }
 
 static void *thread_main(void *arg)
@@ -144,6 +150,16 @@ int main(int argc, char **argv)
 		}
 		for (int k = 0; k < POOL; k++)
 			free(pool[k]);
+	} else if (!strcmp(mode, "closefds") && argc == 3) {
+		for (int fd = 3; fd < 65536; fd++)
+			close(fd);
+		int fd = open(argv[2], O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		if (fd < 0)
+			return 1;
+		for (int k = 3; k <= 1100; k++)
+			if (k != fd && dup2(fd, k) < 0)
+				return 1;
+		leak_a(40);
 	} else {
 		return usage();
 	}

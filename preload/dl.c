@@ -1,0 +1,797 @@
+/*
+ * dl.c: the loaded objects and the calls that change them.
+ *
+ * Owns the module table (every object seen by dl_iterate_phdr: range,
+ * build-id, whether its code keeps frame pointers), the lock-free "does
+ * this pc keep frame pointers" cache the unwinder asks on every frame, and
+ * the interposed dlopen, dlclose and exec family.
+ *
+ * dlopen is a bare tail jump to the real one: glibc finds the caller's
+ * RUNPATH and namespace from dlopen's return address, which a wrapper
+ * that returns through the shim would replace with the shim's. The
+ * objects it loads are announced later, by whichever comes first: a
+ * stack that names them, a dlclose, or the exit event. dlclose and exec
+ * are ordinary wrappers.
+ *
+ * Must never: call dl_iterate_phdr with a shim lock held, allocate from the
+ * program's heap, touch the trace from a vfork child (exec), or change
+ * errno on a successful call.
+ */
+#define _GNU_SOURCE
+#include "config.h"
+#include "unwind.h"
+#include "writer.h"
+#include "lifecycle.h"
+#include "refsweep-events.h"
+
+#include <dlfcn.h>
+#include <elf.h>
+#include <fcntl.h>
+#include <errno.h>
+#include <link.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+/* The interposed functions leave the library (preload/exports.map). */
+#define EXPORT __attribute__((visibility("default")))
+
+#define MAX_MODULES 8192
+#define STRINGS_SIZE ((size_t)4 << 20)
+#define MAX_ENV 4096
+#define MAX_ARGS 65536
+
+static struct rs_module *mods;
+static uint32_t n_mods;
+static uint32_t *seen;
+static char *strings;
+static size_t strings_used;
+static uint32_t epoch;
+
+/* The unwinder asks "does this pc keep frame pointers" for every frame:
+ * each thread keeps the last few answers as address ranges (an object's
+ * range, or one page of code in no object). cache_gen changes whenever
+ * the table does, which invalidates every thread's entries at once. */
+#define RANGES 4
+static RS_TLS struct {
+	uintptr_t lo, hi;
+	uint32_t gen;
+	int state; /* 1 keeps frame pointers, 0 not, -1 in no object */
+} ranges[RANGES];
+static RS_TLS unsigned next_range;
+static uint32_t cache_gen = 1;
+
+/* ------------------------------------------------------------------ */
+/* Frame pointers, from the eh_frame                                   */
+
+struct cursor {
+	const uint8_t *p, *end;
+	bool bad;
+};
+
+static uint64_t uleb(struct cursor *c)
+{
+	uint64_t v = 0;
+	unsigned shift = 0;
+
+	while (c->p < c->end) {
+		uint8_t b = *c->p++;
+		if (shift < 64)
+			v |= (uint64_t)(b & 0x7f) << shift;
+		shift += 7;
+		if (!(b & 0x80))
+			return v;
+	}
+	c->bad = true;
+	return 0;
+}
+
+static void skip(struct cursor *c, size_t n)
+{
+	if ((size_t)(c->end - c->p) < n) {
+		c->bad = true;
+		c->p = c->end;
+	} else {
+		c->p += n;
+	}
+}
+
+static uint64_t fixed(struct cursor *c, size_t n)
+{
+	uint64_t v = 0;
+
+	if ((size_t)(c->end - c->p) < n) {
+		c->bad = true;
+		return 0;
+	}
+	prim_memcpy(&v, c->p, n);
+	c->p += n;
+	if (n < 8 && (v >> (n * 8 - 1)))
+		v |= ~(uint64_t)0 << (n * 8); /* sign-extend; callers
+					       * that want udata mask it */
+	return v;
+}
+
+/* Reads a DW_EH_PE-encoded value (pcrel and datarel applied). */
+static bool encoded(struct cursor *c, uint8_t enc, uintptr_t datarel,
+		    uintptr_t *out)
+{
+	uintptr_t here = (uintptr_t)c->p;
+	uint64_t v;
+
+	if (enc == 0xff)
+		return false;
+	switch (enc & 0x0f) {
+	case 0x00: case 0x04: case 0x0c: v = fixed(c, 8); break;
+	case 0x01: v = uleb(c); break;
+	case 0x02: v = fixed(c, 2) & 0xffff; break;
+	case 0x03: v = fixed(c, 4) & 0xffffffffu; break;
+	case 0x0a: v = fixed(c, 2); break;
+	case 0x0b: v = fixed(c, 4); break;
+	default: return false;
+	}
+	switch (enc & 0x70) {
+	case 0x00: break;
+	case 0x10: v += here; break;
+	case 0x30: v += datarel; break;
+	default: return false;
+	}
+	if (enc & 0x80) /* indirect */
+		return false;
+	*out = (uintptr_t)v;
+	return !c->bad;
+}
+
+/* 1 if the FDE's CFA is ever defined on rbp (the function sets up a frame
+ * pointer), 0 if it makes a frame on rsp only, 2 if it makes none (leaf
+ * code, PLT stubs: no saved frame pointer to misread), -1 if it cannot be
+ * read. */
+static int fde_keeps_fp(const uint8_t *fde, uintptr_t lo, uintptr_t hi)
+{
+	struct cursor c = { fde, (const uint8_t *)hi, false };
+	uint32_t len, cie_off, clen;
+	uint8_t fde_enc = 0;
+	bool z = false;
+
+	if ((uintptr_t)fde < lo || (uintptr_t)fde + 8 > hi)
+		return -1;
+	len = (uint32_t)fixed(&c, 4);
+	if (len == 0 || len == 0xffffffffu || (uintptr_t)fde + 4 + len > hi)
+		return -1;
+	c.end = fde + 4 + len;
+	cie_off = (uint32_t)fixed(&c, 4);
+	const uint8_t *cie = fde + 4 - cie_off;
+	if ((uintptr_t)cie < lo || (uintptr_t)cie + 9 > hi)
+		return -1;
+	struct cursor k = { cie, (const uint8_t *)hi, false };
+	clen = (uint32_t)fixed(&k, 4);
+	if (clen == 0 || clen == 0xffffffffu || (uintptr_t)cie + 4 + clen > hi)
+		return -1;
+	k.end = cie + 4 + clen;
+	if ((uint32_t)fixed(&k, 4) != 0)
+		return -1;
+	uint8_t version = (uint8_t)fixed(&k, 1);
+	const char *aug = (const char *)k.p;
+	while (k.p < k.end && *k.p)
+		k.p++;
+	skip(&k, 1);
+	uleb(&k);                      /* code alignment */
+	uleb(&k);                      /* data alignment (sleb, skipped) */
+	if (version == 1)
+		skip(&k, 1);
+	else
+		uleb(&k);
+	if (aug[0] == 'z') {
+		z = true;
+		uint64_t alen = uleb(&k);
+		struct cursor a = { k.p, k.p + alen, false };
+		if (a.end > k.end)
+			return -1;
+		for (const char *s = aug + 1; *s; s++) {
+			uintptr_t ignored;
+			if (*s == 'R') {
+				fde_enc = (uint8_t)fixed(&a, 1);
+			} else if (*s == 'P') {
+				uint8_t penc = (uint8_t)fixed(&a, 1);
+				if (!encoded(&a, penc & 0x7f, 0, &ignored))
+					return -1;
+			} else if (*s == 'L') {
+				skip(&a, 1);
+			} else if (*s != 'S') {
+				return -1;
+			}
+		}
+		if (a.bad)
+			return -1;
+	} else if (aug[0]) {
+		return -1;
+	}
+	if (k.bad)
+		return -1;
+	uintptr_t pc_begin, pc_range;
+	if (!encoded(&c, fde_enc, 0, &pc_begin) ||
+	    !encoded(&c, fde_enc & 0x0f, 0, &pc_range))
+		return -1;
+	if (z)
+		skip(&c, uleb(&c));
+	bool frame = false;
+	while (c.p < c.end && !c.bad) {
+		uint8_t op = *c.p++;
+		uint64_t reg;
+		switch (op >> 6) {
+		case 1: continue;                 /* advance_loc */
+		case 2: uleb(&c); continue;       /* offset */
+		case 3: continue;                 /* restore */
+		}
+		switch (op) {
+		case 0x00: case 0x0a: case 0x0b: break;
+		case 0x01: return -1;             /* set_loc: rare, give up */
+		case 0x0e: case 0x13:             /* def_cfa_offset(_sf) */
+			uleb(&c);
+			frame = true;
+			break;
+		case 0x02: skip(&c, 1); break;
+		case 0x03: skip(&c, 2); break;
+		case 0x04: skip(&c, 4); break;
+		case 0x05: case 0x09: case 0x11: case 0x14: case 0x15:
+		case 0x2f:
+			uleb(&c);
+			uleb(&c);
+			break;
+		case 0x06: case 0x07: case 0x08: case 0x2e:
+			uleb(&c);
+			break;
+		case 0x0c: case 0x12:             /* def_cfa(_sf) */
+			reg = uleb(&c);
+			uleb(&c);
+			if (reg == 6)
+				return 1;
+			frame = true;
+			break;
+		case 0x0d:                        /* def_cfa_register */
+			if (uleb(&c) == 6)
+				return 1;
+			break;
+		case 0x0f: /* def_cfa_expression: PLT stubs, no frame */
+			return 2;
+		case 0x10: case 0x16:
+			uleb(&c);
+			skip(&c, uleb(&c));
+			break;
+		default:
+			return -1;
+		}
+	}
+	return c.bad ? -1 : frame ? 0 : 2;
+}
+
+/* Samples up to 256 functions of the object through its eh_frame_hdr
+ * search table: the object keeps frame pointers if at least 70% of those
+ * that make a frame define it on rbp. An object whose tables cannot be read is
+ * treated as not keeping them (libunwind is then used). */
+static bool probe_fp(const uint8_t *hdr, size_t hdr_len, uintptr_t lo,
+		     uintptr_t hi)
+{
+	struct cursor c = { hdr, hdr + hdr_len, false };
+	uintptr_t eh_frame, n_fdes;
+	unsigned yes = 0, total = 0;
+
+	if (hdr_len < 12 || hdr[0] != 1 || hdr[3] != 0x3b)
+		return false;
+	uint8_t ptr_enc = hdr[1], count_enc = hdr[2];
+	skip(&c, 4);
+	if (!encoded(&c, ptr_enc, (uintptr_t)hdr, &eh_frame) ||
+	    !encoded(&c, count_enc, (uintptr_t)hdr, &n_fdes) || !n_fdes)
+		return false;
+	const uint8_t *table = c.p;
+	if ((uintptr_t)table + n_fdes * 8 > (uintptr_t)hdr + hdr_len)
+		return false;
+	uint64_t samples = n_fdes < 256 ? n_fdes : 256;
+	for (uint64_t i = 0; i < samples; i++) {
+		int32_t off;
+		prim_memcpy(&off, table + (i * n_fdes / samples) * 8 + 4, 4);
+		int r = fde_keeps_fp(hdr + off, lo, hi);
+		if (r == 0 || r == 1) {
+			total++;
+			yes += (unsigned)r;
+		}
+	}
+	return total && yes * 10 >= total * 7;
+}
+
+/* ------------------------------------------------------------------ */
+/* The table                                                           */
+
+static void hex_id(char *out, const uint8_t *id, size_t n)
+{
+	static const char digits[] = "0123456789abcdef";
+
+	if (n > 64)
+		n = 64;
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = digits[id[i] >> 4];
+		out[2 * i + 1] = digits[id[i] & 15];
+	}
+	out[2 * n] = 0;
+}
+
+static void build_id(struct rs_module *m, const struct dl_phdr_info *info)
+{
+	m->build_id[0] = 0;
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		if (ph->p_type != PT_NOTE)
+			continue;
+		const uint8_t *p = (const uint8_t *)(info->dlpi_addr +
+						     ph->p_vaddr);
+		const uint8_t *end = p + ph->p_memsz;
+		while (p + sizeof(ElfW(Nhdr)) <= end) {
+			const ElfW(Nhdr) *nh = (const ElfW(Nhdr) *)p;
+			const uint8_t *name = p + sizeof *nh;
+			const uint8_t *desc = name + ((nh->n_namesz + 3) & ~3u);
+			const uint8_t *next = desc + ((nh->n_descsz + 3) & ~3u);
+			if (next > end)
+				break;
+			if (nh->n_type == NT_GNU_BUILD_ID && nh->n_namesz == 4 &&
+			    !prim_strncmp((const char *)name, "GNU", 4)) {
+				hex_id(m->build_id, desc, nh->n_descsz);
+				return;
+			}
+			p = next;
+		}
+	}
+}
+
+static const char *keep_string(const char *a, const char *b)
+{
+	size_t la = prim_strlen(a), lb = prim_strlen(b);
+
+	if (strings_used + la + lb + 1 > STRINGS_SIZE)
+		return "";
+	char *s = strings + strings_used;
+	prim_memcpy(s, a, la);
+	prim_memcpy(s + la, b, lb + 1);
+	strings_used += la + lb + 1;
+	return s;
+}
+
+static bool has_slash(const char *s)
+{
+	for (; *s; s++)
+		if (*s == '/')
+			return true;
+	return false;
+}
+
+struct sync_state {
+	unsigned index;
+	bool changed;
+};
+
+static int sync_one(struct dl_phdr_info *info, size_t size, void *data)
+{
+	struct sync_state *st = data;
+	uintptr_t lo = UINTPTR_MAX, hi = 0;
+	const uint8_t *eh = NULL;
+	size_t eh_len = 0;
+	bool is_main = st->index++ == 0;
+
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		uintptr_t a = info->dlpi_addr + ph->p_vaddr;
+		if (ph->p_type == PT_LOAD) {
+			if (a < lo)
+				lo = a;
+			if (a + ph->p_memsz > hi)
+				hi = a + ph->p_memsz;
+		} else if (ph->p_type == PT_GNU_EH_FRAME) {
+			eh = (const uint8_t *)a;
+			eh_len = ph->p_memsz;
+		}
+	}
+	if (lo >= hi)
+		return 0;
+	for (uint32_t i = n_mods; i-- > 0;) {
+		struct rs_module *m = &mods[i];
+		if (!m->dead && m->base == info->dlpi_addr && m->lo == lo &&
+		    m->hi == hi) {
+			seen[i] = epoch;
+			return 0;
+		}
+	}
+	if (n_mods == MAX_MODULES)
+		return 0;
+	struct rs_module *m = &mods[n_mods];
+	char exe[4096];
+	const char *name = info->dlpi_name ? info->dlpi_name : "";
+	if (is_main) {
+		long r = prim_syscall(SYS_readlink, "/proc/self/exe", exe,
+				      sizeof exe - 1);
+		exe[r > 0 ? r : 0] = 0;
+		m->path = keep_string(exe, "");
+	} else if (name[0] && name[0] != '/' && has_slash(name)) {
+		/* "./plugin.so" as dlopen was given it: relative to the
+		 * working directory, best known now. */
+		long r = prim_syscall(SYS_getcwd, exe, sizeof exe - 1, 0);
+		size_t k = r > 0 ? prim_strlen(exe) : 0;
+		if (k)
+			exe[k++] = '/';
+		exe[k] = 0;
+		m->path = keep_string(exe, name);
+	} else {
+		m->path = keep_string(name, "");
+	}
+	m->base = info->dlpi_addr;
+	m->lo = lo;
+	m->hi = hi;
+	m->main = is_main;
+	m->dead = false;
+	m->emitted_gen = m->unload_gen = 0;
+	build_id(m, info);
+	m->fp = eh && probe_fp(eh, eh_len, lo, hi);
+	seen[n_mods] = epoch;
+	__atomic_store_n(&n_mods, n_mods + 1, __ATOMIC_RELEASE);
+	st->changed = true;
+	return 0;
+}
+
+static bool table_ready(void)
+{
+	if (mods)
+		return true;
+	mods = prim_map(MAX_MODULES * sizeof *mods, true);
+	seen = prim_map(MAX_MODULES * sizeof *seen, true);
+	strings = prim_map(STRINGS_SIZE, true);
+	return mods && seen && strings;
+}
+
+/* The loader's load and unload counters, read from the first object
+ * (dl_iterate_phdr stops when the callback returns non-zero). */
+static int peek_counters(struct dl_phdr_info *info, size_t size, void *data)
+{
+	unsigned long long *c = data;
+
+	if (size >= offsetof(struct dl_phdr_info, dlpi_subs) +
+		    sizeof info->dlpi_subs) {
+		c[0] = info->dlpi_adds;
+		c[1] = info->dlpi_subs;
+	}
+	return 1;
+}
+
+bool dl_sync(void)
+{
+	static unsigned long long last[2] = { ~0ull, ~0ull };
+	unsigned long long now[2] = { 0, 0 };
+	struct sync_state st = { 0, false };
+
+	if (!table_ready())
+		return false;
+	rs_enter();
+	/* Frames in code of no object (JIT) would otherwise rescan the
+	 * whole list for every new stack. */
+	dl_iterate_phdr(peek_counters, now);
+	if (now[0] && now[0] == last[0] && now[1] == last[1]) {
+		rs_leave();
+		return false;
+	}
+	last[0] = now[0];
+	last[1] = now[1];
+	epoch++;
+	dl_iterate_phdr(sync_one, &st);
+	for (uint32_t i = 0; i < n_mods; i++) {
+		if (!mods[i].dead && seen[i] != epoch) {
+			__atomic_store_n(&mods[i].dead, true, __ATOMIC_RELEASE);
+			st.changed = true;
+		}
+	}
+	if (st.changed)
+		__atomic_store_n(&cache_gen, cache_gen + 1, __ATOMIC_RELEASE);
+	rs_leave();
+	return st.changed;
+}
+
+uint32_t dl_count(void)
+{
+	return __atomic_load_n(&n_mods, __ATOMIC_ACQUIRE);
+}
+
+struct rs_module *dl_module(uint32_t i)
+{
+	return &mods[i];
+}
+
+int dl_pc_keeps_fp(uintptr_t pc)
+{
+	uint32_t g = __atomic_load_n(&cache_gen, __ATOMIC_ACQUIRE);
+	uintptr_t lo = pc & ~(uintptr_t)4095, hi = lo + 4096;
+	int state = -1;
+
+	for (unsigned i = 0; i < RANGES; i++)
+		if (pc >= ranges[i].lo && pc < ranges[i].hi &&
+		    ranges[i].gen == g)
+			return ranges[i].state;
+	for (uint32_t i = dl_count(); i-- > 0;) {
+		const struct rs_module *m = &mods[i];
+		if (pc >= m->lo && pc < m->hi &&
+		    !__atomic_load_n(&m->dead, __ATOMIC_ACQUIRE)) {
+			state = m->fp;
+			lo = m->lo;
+			hi = m->hi;
+			break;
+		}
+	}
+	unsigned k = next_range++ % RANGES;
+	ranges[k].lo = lo;
+	ranges[k].hi = hi;
+	ranges[k].gen = g;
+	ranges[k].state = state;
+	return state;
+}
+
+/* ------------------------------------------------------------------ */
+/* dlopen, dlclose                                                     */
+
+/* Read by the dlopen trampoline below: global (hidden) and `used` so that
+ * link-time optimisation keeps them under these names. */
+void *real_dlopen __asm__("rs_real_dlopen") RS_HIDDEN __attribute__((used));
+static int (*real_dlclose)(void *);
+static int (*real_execve)(const char *, char *const[], char *const[]);
+static int (*real_execvpe)(const char *, char *const[], char *const[]);
+static int (*real_fexecve)(int, char *const[], char *const[]);
+static int (*real_execveat)(int, const char *, char *const[], char *const[],
+			    int);
+
+void *rs_resolve_dlopen(void) __asm__("rs_resolve_dlopen") RS_HIDDEN
+	__attribute__((used, noinline));
+void *rs_resolve_dlopen(void)
+{
+	if (!real_dlopen) {
+		rs_enter();
+		real_dlopen = dlsym(RTLD_NEXT, "dlopen");
+		rs_leave();
+	}
+	return real_dlopen;
+}
+
+/* dlopen(file, mode): jump to the real one with the caller's return
+ * address in place (see the banner). */
+__asm__(".text\n"
+	".globl dlopen\n"
+	".type dlopen, @function\n"
+	"dlopen:\n"
+	"	endbr64\n"
+	"	mov rs_real_dlopen(%rip), %rax\n"
+	"	test %rax, %rax\n"
+	"	jz 1f\n"
+	"	jmp *%rax\n"
+	"1:	push %rdi\n"
+	"	push %rsi\n"
+	"	sub $8, %rsp\n"
+	"	call rs_resolve_dlopen\n"
+	"	add $8, %rsp\n"
+	"	pop %rsi\n"
+	"	pop %rdi\n"
+	"	test %rax, %rax\n"
+	"	jz 2f\n"
+	"	jmp *%rax\n"
+	"2:	ret\n"
+	".size dlopen, .-dlopen\n");
+
+static void resolve(void **slot, const char *name)
+{
+	if (!__atomic_load_n(slot, __ATOMIC_ACQUIRE)) {
+		rs_enter();
+		__atomic_store_n(slot, dlsym(RTLD_NEXT, name), __ATOMIC_RELEASE);
+		rs_leave();
+	}
+}
+
+EXPORT int dlclose(void *handle)
+{
+	int r, e;
+
+	resolve((void **)&real_dlclose, "dlclose");
+	if (!real_dlclose)
+		return -1;
+	r = real_dlclose(handle);
+	e = errno;
+	writer_sync_modules();
+	errno = e;
+	return r;
+}
+
+/* ------------------------------------------------------------------ */
+/* exec                                                                */
+
+/* The environment the shim was started with: an exec whose environment
+ * lost them gets them back, so the new image is traced too. */
+static char preload_env[4096 + 16];
+static char options_env[sizeof preload_env + 1024];
+
+static void keep_env(char *dst, size_t cap, const char *name)
+{
+	const char *v = prim_getenv(name);
+	size_t n;
+
+	dst[0] = 0;
+	if (!v)
+		return;
+	n = prim_strlcpy(dst, name, cap);
+	if (n + 1 >= cap)
+		goto too_long;
+	dst[n++] = '=';
+	if (prim_strlcpy(dst + n, v, cap - n) >= cap - n)
+		goto too_long;
+	return;
+too_long:
+	dst[0] = 0;
+}
+
+void dl_init(void)
+{
+	keep_env(preload_env, sizeof preload_env, "LD_PRELOAD");
+	keep_env(options_env, sizeof options_env, RS_ENV_OPTIONS);
+	rs_resolve_dlopen();
+	resolve((void **)&real_dlclose, "dlclose");
+	resolve((void **)&real_execve, "execve");
+	resolve((void **)&real_execvpe, "execvpe");
+	resolve((void **)&real_fexecve, "fexecve");
+	resolve((void **)&real_execveat, "execveat");
+}
+
+static bool env_has(char *const envp[], size_t n, const char *entry)
+{
+	size_t k = 0;
+
+	while (entry[k] != '=')
+		k++;
+	for (size_t i = 0; i < n; i++)
+		if (!prim_strncmp(envp[i], entry, k + 1))
+			return true;
+	return false;
+}
+
+enum exec_kind { X_VE, X_VPE, X_FD, X_AT };
+
+/* Every exec ends this image's trace first (exit event, flush); if the
+ * exec fails the image goes on writing after a warning event. The new
+ * environment lives on this stack frame: nothing to free, and safe in a
+ * vfork child. */
+static int do_exec(enum exec_kind kind, int fd, const char *path,
+		   char *const argv[], char *const envp[], int flags)
+{
+	static char *const empty[] = { NULL };
+	size_t n = 0;
+	int r, e;
+
+	if (!envp)
+		envp = empty;
+	while (envp[n] && n < MAX_ENV)
+		n++;
+	char *env[envp[n] ? 1 : n + 3];
+	char *const *use = envp;
+	if (!envp[n]) {
+		size_t k = n;
+		prim_memcpy(env, envp, n * sizeof *env);
+		if (preload_env[0] && !env_has(envp, n, preload_env))
+			env[k++] = preload_env;
+		if (options_env[0] && !env_has(envp, n, options_env))
+			env[k++] = options_env;
+		env[k] = NULL;
+		use = env;
+	}
+	switch (kind) {
+	case X_VE: resolve((void **)&real_execve, "execve"); break;
+	case X_VPE: resolve((void **)&real_execvpe, "execvpe"); break;
+	case X_FD: resolve((void **)&real_fexecve, "fexecve"); break;
+	case X_AT: resolve((void **)&real_execveat, "execveat"); break;
+	}
+	/* The commonest failure, a missing or non-executable file, is found
+	 * before the trace is ended for nothing. */
+	bool doomed = (kind == X_VE || (kind == X_VPE && has_slash(path))) &&
+		      prim_syscall6(SYS_faccessat, AT_FDCWD, (long)path, X_OK,
+				    0, 0, 0) != 0;
+	bool owner = !doomed && writer_exec_prepare();
+	switch (kind) {
+	case X_VE:
+		r = real_execve ? real_execve(path, argv, use) : (errno = ENOSYS, -1);
+		break;
+	case X_VPE:
+		r = real_execvpe ? real_execvpe(path, argv, use) : (errno = ENOSYS, -1);
+		break;
+	case X_FD:
+		r = real_fexecve ? real_fexecve(fd, argv, use) : (errno = ENOSYS, -1);
+		break;
+	default:
+		r = real_execveat ? real_execveat(fd, path, argv, use, flags)
+				  : (errno = ENOSYS, -1);
+		break;
+	}
+	e = errno;
+	if (owner)
+		writer_exec_failed(e);
+	errno = e;
+	return r;
+}
+
+extern char **environ;
+
+EXPORT int execve(const char *path, char *const argv[], char *const envp[])
+{
+	return do_exec(X_VE, -1, path, argv, envp, 0);
+}
+
+EXPORT int execv(const char *path, char *const argv[])
+{
+	return do_exec(X_VE, -1, path, argv, environ, 0);
+}
+
+EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
+{
+	return do_exec(X_VPE, -1, file, argv, envp, 0);
+}
+
+EXPORT int execvp(const char *file, char *const argv[])
+{
+	return do_exec(X_VPE, -1, file, argv, environ, 0);
+}
+
+EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
+{
+	return do_exec(X_FD, fd, NULL, argv, envp, 0);
+}
+
+EXPORT int execveat(int dirfd, const char *path, char *const argv[],
+	     char *const envp[], int flags)
+{
+	return do_exec(X_AT, dirfd, path, argv, envp, flags);
+}
+
+/* The execl family: argv gathered on the stack, as glibc does. Leaves ap
+ * just past the terminating NULL (execle's envp follows). */
+#define GATHER_ARGS(first, ap, argv)                                      \
+	size_t argc_ = 1;                                                 \
+	va_start(ap, first);                                              \
+	while (argc_ < MAX_ARGS && va_arg(ap, char *))                    \
+		argc_++;                                                  \
+	va_end(ap);                                                       \
+	if (argc_ == MAX_ARGS) {                                          \
+		errno = E2BIG;                                            \
+		return -1;                                                \
+	}                                                                 \
+	char *argv[argc_ + 1];                                            \
+	argv[0] = (char *)(first);                                        \
+	va_start(ap, first);                                              \
+	for (size_t i_ = 1; i_ <= argc_; i_++)                            \
+		argv[i_] = va_arg(ap, char *)
+
+EXPORT int execl(const char *path, const char *arg, ...)
+{
+	va_list ap;
+
+	GATHER_ARGS(arg, ap, argv);
+	va_end(ap);
+	return do_exec(X_VE, -1, path, argv, environ, 0);
+}
+
+EXPORT int execlp(const char *file, const char *arg, ...)
+{
+	va_list ap;
+
+	GATHER_ARGS(arg, ap, argv);
+	va_end(ap);
+	return do_exec(X_VPE, -1, file, argv, environ, 0);
+}
+
+EXPORT int execle(const char *path, const char *arg, ...)
+{
+	va_list ap;
+	char *const *envp;
+
+	GATHER_ARGS(arg, ap, argv);
+	envp = va_arg(ap, char *const *);
+	va_end(ap);
+	return do_exec(X_VE, -1, path, argv, envp, 0);
+}
