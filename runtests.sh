@@ -18,7 +18,7 @@ if [ "$status" != 0 ] && [ "$fail" = 0 ]; then
 	tail -n 40 "$build/check.out" >&2
 	fail=1
 fi
-for log in $(grep -lE '^(FAIL|ERROR)' $(find tests bench -name '*.trs' 2>/dev/null) 2>/dev/null); do
+for log in $(grep -lE '^:test-result: (FAIL|ERROR|XPASS)' $(find tests bench -name '*.trs' 2>/dev/null) 2>/dev/null); do
 	echo "---- ${log%.trs}.log" >&2
 	tail -n 30 "${log%.trs}.log" >&2
 done

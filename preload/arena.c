@@ -1,5 +1,5 @@
 /*
- * arena.c: the tracked arena (arena ready). Owns every heap block of the
+ * arena.c: the tracked arena. Owns every heap block of the
  * process, the thread caches in front of it, and the tables that answer
  * "which live block contains this address" in O(1).
  *
