@@ -42,6 +42,9 @@ static const char report_usage[] =
 	"  -o, --output FILE      write to FILE instead of stdout\n"
 	"  --suppressions FILE    move leaks matching 'leak:PATTERN' lines to "
 	"\"suppressed\"\n"
+	"  (and every gate option of 'refsweep check': they decide which leaks "
+	"JUnit,\n"
+	"  SARIF and JSON mark as failing)\n"
 	"  --color WHEN           auto (default: on a terminal, unless "
 	"NO_COLOR), always, never\n"
 	"  --source-root DIR      sarif: make file paths relative to DIR "
@@ -262,13 +265,17 @@ static int report_main(int argc, char **argv, struct rs_gate *gp)
 	struct common c = { 0 };
 	struct rs_result *r;
 	FILE *out = stdout;
-	int rc = parse(argc, argv, &c, gp, report_usage, false);
+	int rc = parse(argc, argv, &c, gp, report_usage, true);
 
 	if (rc)
 		return rc < 0 ? RS_EXIT_USAGE : RS_EXIT_OK;
 	if (!known_format(c.format, false)) {
 		rs_err("unknown format '%s' (text, json, sarif, junit, html, "
 		       "collapsed)", c.format);
+		return RS_EXIT_USAGE;
+	}
+	if (gp->write_baseline) {
+		rs_err("--write-baseline belongs to check");
 		return RS_EXIT_USAGE;
 	}
 	r = load(&c, gp);

@@ -233,12 +233,14 @@ static void dedup_inherited(struct rs_result *r, struct rs_image *im)
 			continue;
 		if (g->naddrs) {
 			for (size_t j = 0; j < g->naddrs; j++) {
-				if (u64map_get(&addrs, g->addrs[j])) {
+				bool named = u64map_get(&addrs, g->addrs[j]);
+
+				/* A named block uses up its group's share, so
+				 * the stack rule cannot count it twice. */
+				if (named || (b && (uintptr_t)*b))
 					drop++;
-				} else if (b && (uintptr_t)*b) {
+				if (b && (uintptr_t)*b)
 					*b = (void *)((uintptr_t)*b - 1);
-					drop++;
-				}
 			}
 		} else if (b) {
 			drop = (uintptr_t)*b;
@@ -357,6 +359,18 @@ static void group_images(struct rs_result *r)
 	strmap_free(&groups, NULL);
 }
 
+static int64_t proc_root;
+
+/* The root process first, then by pid. */
+static int cmp_proc(const void *a, const void *b)
+{
+	const struct rs_process *x = a, *y = b;
+
+	if ((x->pid == proc_root) != (y->pid == proc_root))
+		return x->pid == proc_root ? -1 : 1;
+	return x->pid < y->pid ? -1 : x->pid > y->pid;
+}
+
 static void add_processes(struct rs_result *r)
 {
 	json_t *run = r->run;
@@ -397,6 +411,9 @@ static void add_processes(struct rs_result *r)
 			r->nprocs++;
 		}
 	}
+	proc_root = root;
+	if (r->nprocs)
+		qsort(r->procs, r->nprocs, sizeof(*r->procs), cmp_proc);
 	for (size_t j = 0; j < r->nprocs; j++) {
 		struct rs_process *p = &r->procs[j];
 		struct rs_image *im = p->last;

@@ -153,11 +153,9 @@ int report_sarif(const struct rs_result *r, FILE *out, const char *srcroot)
 		free(rid);
 	}
 	json_t *run = json_pack(
-		"{s:{s:{s:s, s:s, s:s, s:o}}, s:o, s:s}", "tool", "driver",
-		"name", "refsweep", "version", PACKAGE_VERSION,
-		"informationUri", "https://github.com/refsweep/refsweep",
-		"rules", rules, "results", results, "columnKind",
-		"unicodeCodePoints");
+		"{s:{s:{s:s, s:s, s:o}}, s:o, s:s}", "tool", "driver", "name",
+		"refsweep", "version", PACKAGE_VERSION, "rules", rules,
+		"results", results, "columnKind", "unicodeCodePoints");
 
 	if (root) {
 		char *uri = xasprintf("file://%s/", root);

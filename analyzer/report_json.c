@@ -86,6 +86,7 @@ static json_t *group_json(const struct rs_group *g)
 		snprintf(a, sizeof(a), "0x%llx", (unsigned long long)g->sample);
 		json_object_set_new(o, "sample", json_string(a));
 	}
+	json_object_set_new(o, "fails_gate", json_boolean(g->failing));
 	if (g->baselined)
 		json_object_set_new(o, "in_baseline", json_true());
 	if (g->suppressed_by)

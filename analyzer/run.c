@@ -213,19 +213,61 @@ static void write_run_json(const char *dir, char **argv, pid_t pid,
 	free(fin);
 }
 
-int cmd_run(int argc, char **argv)
-{
+/* Everything run owns, freed once by run_free whatever path it took. */
+struct run {
 	struct rs_gate gate;
-	struct strbuf opts = { 0 };
-	const char *outdir = NULL;
-	char *shim = NULL, *defdir = NULL;
-	bool quiet = false, symbolize = true;
-	int i, rc;
+	struct strbuf opts;      /* shim options from run's flags, "k=v," */
+	const char *outdir;
+	char **prog;
+	char *shim, *defdir, *absdir, *absshim, *envopts, *preload;
+	bool quiet, symbolize;
+};
 
-	gate_defaults(&gate);
+static void run_free(struct run *c)
+{
+	gate_free(&c->gate);
+	sb_free(&c->opts);
+	free(c->shim);
+	free(c->defdir);
+	free(c->absdir);
+	free(c->absshim);
+	free(c->envopts);
+	free(c->preload);
+}
+
+/* "--name VALUE" or "--name=VALUE" at argv[*i]: 1 and *val (NULL and a
+ * message when missing), 0 when argv[*i] is not --name. */
+static int flag_value(const char *name, int argc, char **argv, int *i,
+		      const char **val)
+{
+	const char *a = argv[*i];
+	size_t n = strlen(name);
+
+	if (strncmp(a, name, n) || (a[n] && a[n] != '='))
+		return 0;
+	if (a[n] == '=')
+		*val = a + n + 1;
+	else if (*i + 1 < argc)
+		*val = argv[++*i];
+	else {
+		rs_err("%s needs a value", name);
+		*val = NULL;
+	}
+	return 1;
+}
+
+/* 0 to go on, 1 after --help, -1 on bad usage (message printed). */
+static int run_parse(struct run *c, int argc, char **argv)
+{
+	int i;
+
+	gate_defaults(&c->gate);
+	c->symbolize = true;
 	for (i = 1; i < argc; i++) {
-		const char *a = argv[i];
+		const char *a = argv[i], *val = NULL;
 		bool done = false;
+		uint64_t v;
+		int rc;
 
 		if (!strcmp(a, "--")) {
 			i++;
@@ -236,162 +278,164 @@ int cmd_run(int argc, char **argv)
 		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
 			fputs(run_usage, stdout);
 			fputs(gate_usage(), stdout);
-			return RS_EXIT_OK;
+			return 1;
 		}
 		if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
-			quiet = true;
+			c->quiet = true;
 			continue;
 		}
 		if (!strcmp(a, "--no-symbolize")) {
-			symbolize = false;
+			c->symbolize = false;
 			continue;
 		}
-		const char *eq = strchr(a, '=');
-		size_t alen = eq ? (size_t)(eq - a) : strlen(a);
-		const char *val = NULL;
-
-#define NEEDS_VALUE()                                                      \
-	do {                                                               \
-		if (eq)                                                    \
-			val = eq + 1;                                      \
-		else if (i + 1 < argc)                                     \
-			val = argv[++i];                                   \
-		else {                                                     \
-			rs_err("%s needs a value", a);                     \
-			return RS_EXIT_USAGE;                              \
-		}                                                          \
-	} while (0)
-		if ((alen == 2 && !strncmp(a, "-o", 2)) ||
-		    (alen == 8 && !strncmp(a, "--output", 8))) {
-			NEEDS_VALUE();
-			outdir = val;
+		if (flag_value("-o", argc, argv, &i, &val) ||
+		    flag_value("--output", argc, argv, &i, &val)) {
+			if (!val)
+				return -1;
+			c->outdir = val;
 			continue;
 		}
-		if (alen == 6 && !strncmp(a, "--shim", 6)) {
-			NEEDS_VALUE();
-			free(shim);
-			shim = xstrdup(val);
+		if (flag_value("--shim", argc, argv, &i, &val)) {
+			if (!val)
+				return -1;
+			free(c->shim);
+			c->shim = xstrdup(val);
 			continue;
 		}
-		if (alen == 16 && !strncmp(a, "--leak-exit-code", 16)) {
-			uint64_t v;
-
-			NEEDS_VALUE();
+		if (flag_value("--leak-exit-code", argc, argv, &i, &val)) {
+			if (!val)
+				return -1;
 			if (!parse_u64(val, &v) || v > 255) {
 				rs_err("--leak-exit-code: '%s' is not 0..255",
 				       val);
-				return RS_EXIT_USAGE;
+				return -1;
 			}
-			gate.leak_exit_code = (int)v;
+			c->gate.leak_exit_code = (int)v;
 			continue;
 		}
-		if (alen == 13 && !strncmp(a, "--shim-option", 13)) {
-			NEEDS_VALUE();
+		if (flag_value("--shim-option", argc, argv, &i, &val)) {
+			if (!val)
+				return -1;
 			if (!strchr(val, '=') || strchr(val, ',')) {
 				rs_err("--shim-option: expected KEY=VALUE "
 				       "without ','");
-				return RS_EXIT_USAGE;
+				return -1;
 			}
-			sb_printf(&opts, "%s,", val);
+			sb_printf(&c->opts, "%s,", val);
 			continue;
 		}
 		for (size_t k = 0; k < sizeof(shim_flags) / sizeof(*shim_flags);
 		     k++) {
-			if (strlen(shim_flags[k].flag) != alen ||
-			    strncmp(a, shim_flags[k].flag, alen))
-				continue;
 			if (!shim_flags[k].value) {
-				sb_printf(&opts, "%s,", shim_flags[k].key);
-			} else {
-				NEEDS_VALUE();
-				if (strchr(val, ',') || !*val) {
-					rs_err("%s: bad value '%s'", a, val);
-					return RS_EXIT_USAGE;
-				}
-				sb_printf(&opts, "%s=%s,", shim_flags[k].key,
-					  val);
+				if (strcmp(a, shim_flags[k].flag))
+					continue;
+				sb_printf(&c->opts, "%s,", shim_flags[k].key);
+				done = true;
+				break;
 			}
+			if (!flag_value(shim_flags[k].flag, argc, argv, &i,
+					&val))
+				continue;
+			if (!val)
+				return -1;
+			if (!*val || strchr(val, ',')) {
+				rs_err("%s: bad value '%s'", a, val);
+				return -1;
+			}
+			sb_printf(&c->opts, "%s=%s,", shim_flags[k].key, val);
 			done = true;
 			break;
 		}
-#undef NEEDS_VALUE
 		if (done)
 			continue;
-		rc = gate_option(&gate, argc, argv, &i);
+		rc = gate_option(&c->gate, argc, argv, &i);
 		if (rc < 0)
-			return RS_EXIT_USAGE;
+			return -1;
 		if (rc)
 			continue;
 		rs_err("unknown option '%s' (see refsweep run --help)", a);
-		return RS_EXIT_USAGE;
+		return -1;
 	}
 	if (i >= argc) {
 		rs_err("missing PROGRAM (refsweep run [OPTIONS] -- PROGRAM "
 		       "[ARGS...])");
-		return RS_EXIT_USAGE;
+		return -1;
 	}
-	char **prog = argv + i;
+	c->prog = argv + i;
+	return 0;
+}
 
-	rs_quiet_notes = quiet;
-	if (!shim)
-		shim = find_shim();
-	if (access(shim, R_OK) < 0) {
-		rs_err("%s: cannot read the shim: %s (use --shim PATH)", shim,
+/* Makes the directory and the program's environment. */
+static int run_prepare(struct run *c)
+{
+	if (!c->shim)
+		c->shim = find_shim();
+	if (access(c->shim, R_OK) < 0) {
+		rs_err("%s: cannot read the shim: %s (use --shim PATH)",
+		       c->shim, strerror(errno));
+		return -1;
+	}
+	if (!c->outdir)
+		c->outdir = c->defdir = xasprintf("refsweep-%s-%d.d",
+						  path_base(c->prog[0]),
+						  (int)getpid());
+	if (make_dir(c->outdir) < 0)
+		return -1;
+	c->absdir = realpath(c->outdir, NULL);
+	c->absshim = realpath(c->shim, NULL);
+	if (!c->absdir || !c->absshim) {
+		rs_err("%s: %s", c->absdir ? c->shim : c->outdir,
 		       strerror(errno));
-		return RS_EXIT_USAGE;
+		return -1;
 	}
-	if (!outdir)
-		outdir = defdir = xasprintf("refsweep-%s-%d.d",
-					    path_base(prog[0]), (int)getpid());
-	if (make_dir(outdir) < 0)
-		return RS_EXIT_USAGE;
-	char *absdir = realpath(outdir, NULL);
-	char *absshim = realpath(shim, NULL);
-
-	if (!absdir || !absshim) {
-		rs_err("%s: %s", absdir ? shim : outdir, strerror(errno));
-		return RS_EXIT_USAGE;
-	}
-	if (strchr(absdir, ',') || strchr(absdir, ':')) {
+	if (strchr(c->absdir, ',') || strchr(c->absdir, ':')) {
 		rs_err("%s: the shim's options cannot carry a path with ',' "
-		       "or ':'; choose another -o", absdir);
-		return RS_EXIT_USAGE;
+		       "or ':'; choose another -o", c->absdir);
+		return -1;
 	}
 	/* The user's REFSWEEP_OPTIONS first, run's flags after, dir= last:
 	 * later keys win in the shim. */
 	const char *old_opts = getenv(RS_ENV_OPTIONS);
-	char *envopts = xasprintf("%s%s%sdir=%s",
-				  old_opts && *old_opts ? old_opts : "",
-				  old_opts && *old_opts ? "," : "",
-				  opts.p ? opts.p : "", absdir);
 	const char *old_pre = getenv("LD_PRELOAD");
-	char *preload = xasprintf("%s%s%s", absshim,
-				  old_pre && *old_pre ? ":" : "",
-				  old_pre && *old_pre ? old_pre : "");
+	bool uo = old_opts && *old_opts, up = old_pre && *old_pre;
 
-	sb_free(&opts);
+	c->envopts = xasprintf("%s%s%sdir=%s", uo ? old_opts : "",
+			       uo ? "," : "", c->opts.p ? c->opts.p : "",
+			       c->absdir);
+	c->preload = xasprintf("%s%s%s", c->absshim, up ? ":" : "",
+			       up ? old_pre : "");
+	return 0;
+}
+
+/* Runs the program; its wait status in *status. 0, or the exit code for
+ * an exec failure (126, 127), or -1. */
+static int run_program(struct run *c, int *status, struct timespec *t0,
+		       struct timespec *t1)
+{
+	struct sigaction sa = { 0 }, old_sa[4];
+	int pfd[2], exec_errno = 0;
+	ssize_t got;
+	pid_t pid;
+
 	/* The exec error travels back through a close-on-exec pipe: it is
 	 * closed unread when exec succeeds. */
-	int pfd[2];
-	struct timespec t0, t1;
-	struct sigaction sa = { 0 }, old_sa[4];
-
 	if (pipe2(pfd, O_CLOEXEC) < 0) {
 		rs_err("pipe: %s", strerror(errno));
-		return RS_EXIT_USAGE;
+		return -1;
 	}
 	sa.sa_sigaction = forward;
 	sa.sa_flags = SA_SIGINFO;
 	sigemptyset(&sa.sa_mask);
 	for (size_t k = 0; k < 4; k++)
 		sigaction(fwd_signals[k], &sa, &old_sa[k]);
-	clock_gettime(CLOCK_REALTIME, &t0);
+	clock_gettime(CLOCK_REALTIME, t0);
 	fflush(NULL);
-	pid_t pid = fork();
-
+	pid = fork();
 	if (pid < 0) {
 		rs_err("fork: %s", strerror(errno));
-		return RS_EXIT_USAGE;
+		close(pfd[0]);
+		close(pfd[1]);
+		return -1;
 	}
 	if (pid == 0) {
 		int e;
@@ -399,9 +443,9 @@ int cmd_run(int argc, char **argv)
 		for (size_t k = 0; k < 4; k++)
 			sigaction(fwd_signals[k], &old_sa[k], NULL);
 		close(pfd[0]);
-		setenv("LD_PRELOAD", preload, 1);
-		setenv(RS_ENV_OPTIONS, envopts, 1);
-		execvp(prog[0], prog);
+		setenv("LD_PRELOAD", c->preload, 1);
+		setenv(RS_ENV_OPTIONS, c->envopts, 1);
+		execvp(c->prog[0], c->prog);
 		e = errno;
 		if (write(pfd[1], &e, sizeof(e)) < 0)
 			_exit(127);
@@ -409,76 +453,92 @@ int cmd_run(int argc, char **argv)
 	}
 	child_pid = pid;
 	close(pfd[1]);
-	int exec_errno = 0;
-	ssize_t got;
-
 	do
 		got = read(pfd[0], &exec_errno, sizeof(exec_errno));
 	while (got < 0 && errno == EINTR);
 	close(pfd[0]);
-	int status = 0;
-
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+	while (waitpid(pid, status, 0) < 0 && errno == EINTR)
 		;
-	clock_gettime(CLOCK_REALTIME, &t1);
+	clock_gettime(CLOCK_REALTIME, t1);
 	for (size_t k = 0; k < 4; k++)
 		sigaction(fwd_signals[k], &old_sa[k], NULL);
 	if (got == (ssize_t)sizeof(exec_errno)) {
-		int code = exec_errno == ENOENT ? 127 : 126;
-
-		rs_err("%s: %s", prog[0], exec_errno == ENOENT ?
-						  "command not found" :
-						  strerror(exec_errno));
-		write_run_json(absdir, prog, pid, status, strerror(exec_errno),
-			       absshim, envopts, &t0, &t1);
-		return code;
+		rs_err("%s: %s", c->prog[0], exec_errno == ENOENT ?
+						     "command not found" :
+						     strerror(exec_errno));
+		write_run_json(c->absdir, c->prog, pid, *status,
+			       strerror(exec_errno), c->absshim, c->envopts,
+			       t0, t1);
+		return exec_errno == ENOENT ? 127 : 126;
 	}
-	write_run_json(absdir, prog, pid, status, NULL, absshim, envopts, &t0,
-		       &t1);
-	int prog_rc = WIFEXITED(status)	  ? WEXITSTATUS(status) :
-		      WIFSIGNALED(status) ? 128 + WTERMSIG(status) :
-					    RS_EXIT_USAGE;
+	write_run_json(c->absdir, c->prog, pid, *status, NULL, c->absshim,
+		       c->envopts, t0, t1);
+	return 0;
+}
 
-	/* The report. */
+/* The report and the gate; returns run's exit status. */
+static int run_report(struct run *c, int prog_rc)
+{
 	char *err = NULL;
 	struct rs_result *r;
 	struct rs_count tot;
+	bool fails;
 
-	symbolizer_init(symbolize);
-	r = result_load(absdir, &err);
+	symbolizer_init(c->symbolize);
+	r = result_load(c->absdir, &err);
 	if (!r) {
 		rs_err("%s", err);
-		rs_err("the traces in %s could not be analysed", absdir);
+		rs_err("the traces in %s could not be analysed", c->absdir);
 		free(err);
+		symbolizer_end();
 		return prog_rc ? prog_rc : RS_EXIT_USAGE;
 	}
 	result_finish(r);
-	if (gate_apply(&gate, r) < 0) {
+	if (gate_apply(&c->gate, r) < 0) {
 		result_free(r);
+		symbolizer_end();
 		return prog_rc ? prog_rc : RS_EXIT_USAGE;
 	}
-	bool fails = gate_eval(&gate, r, &tot);
-
-	if (gate.write_baseline)
-		gate_write_baseline(r, gate.write_baseline);
-	if (!quiet) {
+	fails = gate_eval(&c->gate, r, &tot);
+	if (c->gate.write_baseline)
+		gate_write_baseline(r, c->gate.write_baseline);
+	if (!c->quiet) {
 		fflush(stdout);
 		report_text(r, stderr, want_color(stderr), false);
-		fprintf(stderr, "refsweep: traces in %s\n", absdir);
+		fprintf(stderr, "refsweep: traces in %s\n", c->absdir);
 		if (fails && prog_rc == 0)
 			fprintf(stderr, "refsweep: leaks fail the gate: exit "
-				"%d\n", gate.leak_exit_code);
+				"%d\n", c->gate.leak_exit_code);
 	}
 	result_free(r);
 	symbolizer_end();
-	free(absdir);
-	free(absshim);
-	free(envopts);
-	free(preload);
-	free(shim);
-	free(defdir);
-	gate_free(&gate);
-	if (prog_rc == 0 && fails)
-		return gate.leak_exit_code;
-	return prog_rc;
+	return prog_rc == 0 && fails ? c->gate.leak_exit_code : prog_rc;
+}
+
+int cmd_run(int argc, char **argv)
+{
+	struct run c = { 0 };
+	struct timespec t0, t1;
+	int status = 0, rc;
+
+	rc = run_parse(&c, argc, argv);
+	if (rc) {
+		run_free(&c);
+		return rc < 0 ? RS_EXIT_USAGE : RS_EXIT_OK;
+	}
+	rs_quiet_notes = c.quiet;
+	if (run_prepare(&c) < 0) {
+		run_free(&c);
+		return RS_EXIT_USAGE;
+	}
+	rc = run_program(&c, &status, &t0, &t1);
+	if (rc) {
+		run_free(&c);
+		return rc < 0 ? RS_EXIT_USAGE : rc;
+	}
+	rc = run_report(&c, WIFEXITED(status)	? WEXITSTATUS(status) :
+			    WIFSIGNALED(status) ? 128 + WTERMSIG(status) :
+						  RS_EXIT_USAGE);
+	run_free(&c);
+	return rc;
 }

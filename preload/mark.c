@@ -60,7 +60,7 @@ static void *grab(struct mark_result *res, int slot, size_t len)
 
 void mark_free(struct mark_result *res)
 {
-	for (int i = 0; i < 8; i++) {
+	for (int i = 0; i < MARK_SCRATCH; i++) {
 		if (res->mem[i])
 			prim_unmap(res->mem[i], res->len[i]);
 		res->mem[i] = NULL;
@@ -190,7 +190,9 @@ bool mark_run(const struct roots *r, bool judge, uintptr_t query,
 	c.maybe = grab(res, 2, nidx * sizeof(struct item));
 	c.uid = grab(res, 3, nidx * sizeof(uint32_t));
 	res->recs = grab(res, 4, nidx * sizeof(struct leak_rec));
-	if (!c.refs || !c.stack || !c.maybe || !c.uid || !res->recs) {
+	res->cleared = grab(res, 8, nidx * sizeof(uintptr_t));
+	if (!c.refs || !c.stack || !c.maybe || !c.uid || !res->recs ||
+	    !res->cleared) {
 		mark_free(res);
 		return false;
 	}
@@ -243,10 +245,12 @@ bool mark_run(const struct roots *r, bool judge, uintptr_t query,
 					  __ATOMIC_RELAXED);
 			continue;
 		}
-		if (judge && (b.meta->flags & BLOCK_REPORTED))
+		if (judge && (b.meta->flags & BLOCK_REPORTED)) {
 			__atomic_fetch_and(&b.meta->flags,
 					   (uint8_t)~BLOCK_REPORTED,
 					   __ATOMIC_RELAXED);
+			res->cleared[res->ncleared++] = b.start;
+		}
 		if (m == M_POSSIBLE && judge) {
 			record(res, &b, MC_POSSIBLE);
 			continue;

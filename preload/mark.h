@@ -37,6 +37,8 @@ struct leak_rec {
 	uint8_t inherited;  /* allocated by the parent of a fork child */
 };
 
+#define MARK_SCRATCH 10
+
 struct mark_result {
 	uint64_t blocks, bytes;           /* live blocks seen */
 	uint64_t bytes_scanned, roots_bytes;
@@ -47,9 +49,13 @@ struct mark_result {
 	/* mark_run's answer for `query` (rs_get_refcount) */
 	bool query_found;
 	uint32_t query_start, query_interior;
+	/* blocks whose BLOCK_REPORTED flag was cleared (found reachable
+	 * again), for a caller that must apply flags elsewhere (snapshot) */
+	uintptr_t *cleared;
+	uint64_t ncleared;
 	/* private */
-	void *mem[8];
-	size_t len[8];
+	void *mem[MARK_SCRATCH];
+	size_t len[MARK_SCRATCH];
 };
 
 /* The world is stopped. `judge` false: count every live block reachable,

@@ -33,8 +33,11 @@
 #include "refsweep-events.h"
 
 #include <link.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/syscall.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 
 #define BUDGET_RATIO 20     /* periodic sweeps cost at most 5% */
 #define GROWTH_MIN (1u << 20)
@@ -162,6 +165,12 @@ struct job {
 	struct mark_result res;
 	bool marked;
 	bool entered; /* outer_cb ran */
+	/* marking in a forked snapshot (big heaps) */
+	struct snap *snap;
+	size_t snap_len;
+	uint64_t snap_cap;
+	long child;
+	uint64_t child_cpu_ns;
 };
 
 /* Callee-saved registers of the sweeping thread: whatever the program had
@@ -177,6 +186,129 @@ static RS_NOINLINE void spill(uintptr_t *out)
 			 :
 			 : "r"(out)
 			 : "memory");
+}
+
+/* ---- marking in a snapshot --------------------------------------------
+ * Above SNAPSHOT_BLOCKS live blocks the mark (about 45 ns a block) would be
+ * most of the pause. Then the stopped world is copied with a raw fork (no
+ * atfork handlers, no exit signal), the world resumes at once, and the
+ * copy marks and writes its results into shared memory; the sweeping
+ * thread waits for it, every other thread runs (paying copy-on-write
+ * faults on the pages it writes meanwhile). Flags are applied afterwards
+ * to blocks still live with the same size and stack. */
+
+#define SNAPSHOT_BLOCKS 200000
+
+struct snap {
+	int ok;
+	struct mark_result res; /* pointers inside are the child's */
+	uint64_t nrecs, ncleared;
+	/* then nrecs leak_rec, then ncleared addresses */
+};
+
+static struct leak_rec *snap_recs(struct snap *sn)
+{
+	return (struct leak_rec *)(sn + 1);
+}
+
+static uintptr_t *snap_cleared(struct snap *sn, uint64_t cap)
+{
+	return (uintptr_t *)(snap_recs(sn) + cap);
+}
+
+static bool snap_map(struct job *j, uint64_t live_blocks)
+{
+	long r;
+
+	j->snap_cap = live_blocks * 2 + 65536;
+	j->snap_len = sizeof(struct snap) +
+		      j->snap_cap * (sizeof(struct leak_rec) + sizeof(uintptr_t));
+	j->snap_len = (j->snap_len + 4095) & ~(size_t)4095;
+	r = prim_syscall6(SYS_mmap, 0, (long)j->snap_len, 3 /* RW */,
+			  0x01 | 0x20 | 0x4000 /* SHARED|ANON|NORESERVE */, -1,
+			  0);
+	if (r < 0 && r > -4096)
+		return false;
+	j->snap = (struct snap *)r;
+	return true;
+}
+
+static void snap_unmap(struct job *j)
+{
+	if (j->snap)
+		prim_unmap(j->snap, j->snap_len);
+	j->snap = NULL;
+}
+
+static RS_NOINLINE void snapshot_child(struct job *j)
+{
+	uint64_t all = ~0ull;
+	struct snap *sn = j->snap;
+	struct mark_result res;
+
+	prim_syscall(SYS_rt_sigprocmask, 0 /* SIG_BLOCK */, &all, 8);
+	prim_syscall(SYS_prctl, 1 /* PR_SET_PDEATHSIG */, 9 /* SIGKILL */, 0);
+	if (mark_run(&j->roots, !j->partial, 0, &res) &&
+	    res.nrecs <= j->snap_cap && res.ncleared <= j->snap_cap) {
+		prim_memcpy(snap_recs(sn), res.recs,
+			    res.nrecs * sizeof(struct leak_rec));
+		prim_memcpy(snap_cleared(sn, j->snap_cap), res.cleared,
+			    res.ncleared * sizeof(uintptr_t));
+		sn->res = res;
+		sn->nrecs = res.nrecs;
+		sn->ncleared = res.ncleared;
+		__atomic_store_n(&sn->ok, 1, __ATOMIC_RELEASE);
+	}
+	for (;;)
+		prim_syscall(SYS_exit_group, 0, 0, 0);
+}
+
+/* The parent's half, world running again: wait for the copy, take its
+ * results, apply its flags to the blocks that are still the same. */
+static void snapshot_collect(struct job *j)
+{
+	struct snap *sn = j->snap;
+	struct arena_block b;
+	struct rusage ru;
+	int status;
+	long r;
+
+	do
+		r = prim_syscall6(SYS_wait4, j->child, (long)&status, __WALL,
+				  (long)&ru, 0, 0);
+	while (r == -4);
+	j->child = 0;
+	if (r > 0)
+		j->child_cpu_ns = (uint64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) *
+					  1000000000ull +
+				  (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) *
+					  1000ull;
+	if (!__atomic_load_n(&sn->ok, __ATOMIC_ACQUIRE)) {
+		j->partial = true;
+		j->reason = "the marking snapshot failed";
+		return;
+	}
+	j->res = sn->res;
+	for (int i = 0; i < MARK_SCRATCH; i++)
+		j->res.mem[i] = NULL; /* the child's, gone with it */
+	j->res.recs = snap_recs(sn);
+	j->res.cleared = NULL;
+	j->marked = true;
+	if (j->partial)
+		return;
+	for (uint64_t i = 0; i < sn->nrecs; i++) {
+		const struct leak_rec *l = &j->res.recs[i];
+
+		if (l->cls != MC_POSSIBLE && arena_block_at((void *)l->addr, &b) &&
+		    b.size == l->size && b.meta->stack == l->stack)
+			__atomic_fetch_or(&b.meta->flags, BLOCK_REPORTED,
+					  __ATOMIC_RELAXED);
+	}
+	for (uint64_t i = 0; i < sn->ncleared; i++)
+		if (arena_block_at((void *)snap_cleared(sn, j->snap_cap)[i], &b))
+			__atomic_fetch_and(&b.meta->flags,
+					   (uint8_t)~BLOCK_REPORTED,
+					   __ATOMIC_RELAXED);
 }
 
 static void stopped_phase(struct job *j)
@@ -242,11 +374,24 @@ static void stopped_phase(struct job *j)
 			j->reason = "too many root ranges";
 		}
 		roots_finish(&j->roots, &maps);
-		j->marked = mark_run(&j->roots, !j->partial && !j->query,
-				     j->query, &j->res);
-		if (!j->marked) {
-			j->partial = true;
-			j->reason = "no memory to mark";
+		if (j->snap) {
+			/* A copy with no exit signal, no handlers, that a
+			 * tracer of the program does not adopt. */
+			j->child = prim_syscall6(SYS_clone, CLONE_UNTRACED, 0, 0,
+						 0, 0, 0);
+			if (j->child == 0)
+				snapshot_child(j);
+			if (j->child < 0)
+				j->child = 0; /* mark here instead */
+		}
+		if (!j->child) {
+			j->marked = mark_run(&j->roots,
+					     !j->partial && !j->query,
+					     j->query, &j->res);
+			if (!j->marked) {
+				j->partial = true;
+				j->reason = "no memory to mark";
+			}
 		}
 	}
 	j->pause_ns = prim_now_ns() - j->pause0;
@@ -485,6 +630,9 @@ static long sweep_locked(const char *trigger, bool at_exit, uintptr_t from_sp,
 	roots_exclude(&j.roots, ar.region, ar.region + ar.region_len);
 	roots_exclude(&j.roots, ar.meta, ar.meta + ar.meta_len);
 	roots_exclude(&j.roots, ar.tables, ar.tables + ar.tables_len);
+	arena_get_stats(&st);
+	if (!query && st.live_blocks >= SNAPSHOT_BLOCKS)
+		snap_map(&j, st.live_blocks);
 	prim_lock(&regions_lock);
 	for (uint32_t i = 0; i < nregions; i++)
 		roots_add(&j.roots, regions[i].start,
@@ -495,6 +643,8 @@ static long sweep_locked(const char *trigger, bool at_exit, uintptr_t from_sp,
 		stopped_phase(&j);
 	}
 	prim_unlock(&regions_lock);
+	if (j.child)
+		snapshot_collect(&j); /* loader lock released, world running */
 	if (keep) {
 		/* Only counting references: no sequence number, no trace. */
 		prim_unlock(&late_lock);
@@ -525,10 +675,12 @@ static long sweep_locked(const char *trigger, bool at_exit, uintptr_t from_sp,
 			emit_leaks(&j, s, mem);
 			emit_cycles(&j, s, mem);
 		}
-		emit_sweep(&j, s, prim_thread_cpu_ns() - cpu0, mem);
+		emit_sweep(&j, s, prim_thread_cpu_ns() - cpu0 + j.child_cpu_ns,
+			   mem);
 		prim_unmap(mem, EVENT_BUF);
 	}
 	mark_free(&j.res);
+	snap_unmap(&j);
 	arena_get_stats(&st);
 	last_allocs = st.allocations;
 	last_live = arena_live_bytes_approx();

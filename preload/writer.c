@@ -918,6 +918,7 @@ static void emit_module(const struct rs_module *m)
 	jb_begin(&jb, mem, sizeof mem, RS_EV_MODULE);
 	jb_str(&jb, "path", m->path);
 	jb_hex(&jb, "base", m->base);
+	jb_hex(&jb, "start", m->lo);
 	jb_u64(&jb, "size", m->hi - m->lo);
 	if (m->build_id[0])
 		jb_str(&jb, "build_id", m->build_id);
@@ -1177,22 +1178,53 @@ void writer_fork_child(void)
 /* ------------------------------------------------------------------ */
 /* trace=all                                                           */
 
-/* Bulk lines carry no "t": they are most of a trace=all trace. */
-static void bulk_begin(struct jbuf *jb, char *mem, size_t cap, const char *ev)
+/* Bulk lines carry no "t" and are formatted by hand: they are most of a
+ * trace=all trace, and the generic builder was most of its cost. Each
+ * thread keeps the end of its lines (",\"tid\":N}\n") ready. */
+static RS_TLS char tid_tail[32];
+static RS_TLS size_t tid_tail_len;
+
+#define PUT(q, lit) (__builtin_memcpy((q), (lit), sizeof(lit) - 1), \
+		     (q) + sizeof(lit) - 1)
+
+static char *put_hex(char *q, uint64_t v)
 {
-	jb->p = mem;
-	jb->len = 0;
-	jb->cap = cap;
-	jb->overflow = false;
-	jb->need_comma = false;
-	jb_ch(jb, '{');
-	jb_str(jb, "ev", ev);
+	static const char digits[] = "0123456789abcdef";
+	int n = v ? (67 - __builtin_clzll(v)) / 4 : 1;
+
+	for (int i = n - 1; i >= 0; i--, v >>= 4)
+		q[i] = digits[v & 15];
+	return q + n;
+}
+
+static char *put_dec(char *q, uint64_t v)
+{
+	char tmp[20];
+	int n = 0;
+
+	do
+		tmp[n++] = (char)('0' + v % 10);
+	while (v /= 10);
+	while (n)
+		*q++ = tmp[--n];
+	return q;
+}
+
+static char *put_tail(char *q)
+{
+	if (RS_UNLIKELY(!tid_tail_len || !my_tid)) {
+		char *t = PUT(tid_tail, ",\"tid\":");
+		t = put_dec(t, (uint64_t)tid());
+		t = PUT(t, "}\n");
+		tid_tail_len = (size_t)(t - tid_tail);
+	}
+	__builtin_memcpy(q, tid_tail, sizeof tid_tail);
+	return q + tid_tail_len;
 }
 
 void writer_alloc_event(const void *p, size_t n, uint32_t stack)
 {
-	char mem[160];
-	struct jbuf jb;
+	char line[128], *q = line;
 
 	if (!w.open) {
 		count_dropped(1);
@@ -1200,20 +1232,20 @@ void writer_alloc_event(const void *p, size_t n, uint32_t stack)
 	}
 	if (stack)
 		stackdepot_emit(stack);
-	bulk_begin(&jb, mem, sizeof mem, RS_EV_ALLOC);
-	jb_hex(&jb, "a", (uintptr_t)p);
-	jb_u64(&jb, "n", n);
-	jb_u64(&jb, "s", stack);
-	jb_i64(&jb, "tid", tid());
-	jb_end(&jb);
-	append(jb.p, jb.len, true);
+	q = PUT(q, "{\"ev\":\"alloc\",\"a\":\"0x");
+	q = put_hex(q, (uintptr_t)p);
+	q = PUT(q, "\",\"n\":");
+	q = put_dec(q, n);
+	q = PUT(q, ",\"s\":");
+	q = put_dec(q, stack);
+	q = put_tail(q);
+	append(line, (size_t)(q - line), true);
 }
 
 void writer_realloc_event(const void *p, const void *from, size_t n,
 			  uint32_t stack)
 {
-	char mem[192];
-	struct jbuf jb;
+	char line[160], *q = line;
 
 	if (!w.open) {
 		count_dropped(1);
@@ -1221,28 +1253,29 @@ void writer_realloc_event(const void *p, const void *from, size_t n,
 	}
 	if (stack)
 		stackdepot_emit(stack);
-	bulk_begin(&jb, mem, sizeof mem, RS_EV_REALLOC);
-	jb_hex(&jb, "a", (uintptr_t)p);
-	jb_hex(&jb, "from", (uintptr_t)from);
-	jb_u64(&jb, "n", n);
-	jb_u64(&jb, "s", stack);
-	jb_i64(&jb, "tid", tid());
-	jb_end(&jb);
-	append(jb.p, jb.len, true);
+	q = PUT(q, "{\"ev\":\"realloc\",\"a\":\"0x");
+	q = put_hex(q, (uintptr_t)p);
+	q = PUT(q, "\",\"from\":\"0x");
+	q = put_hex(q, (uintptr_t)from);
+	q = PUT(q, "\",\"n\":");
+	q = put_dec(q, n);
+	q = PUT(q, ",\"s\":");
+	q = put_dec(q, stack);
+	q = put_tail(q);
+	append(line, (size_t)(q - line), true);
 }
 
 void writer_free_event(const void *p)
 {
-	char mem[96];
-	struct jbuf jb;
+	char line[96], *q = line;
 
 	if (!w.open) {
 		count_dropped(1);
 		return;
 	}
-	bulk_begin(&jb, mem, sizeof mem, RS_EV_FREE);
-	jb_hex(&jb, "a", (uintptr_t)p);
-	jb_i64(&jb, "tid", tid());
-	jb_end(&jb);
-	append(jb.p, jb.len, true);
+	q = PUT(q, "{\"ev\":\"free\",\"a\":\"0x");
+	q = put_hex(q, (uintptr_t)p);
+	q = PUT(q, "\"");
+	q = put_tail(q);
+	append(line, (size_t)(q - line), true);
 }

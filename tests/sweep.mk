@@ -27,9 +27,11 @@ tests_sweep_libknown_dl_la_LDFLAGS = -module -avoid-version -shared \
 	-rpath /nowhere
 tests_sweep_known_LDADD += -ldl
 
-# Sweep pause and cost against heap size (not a test: run by hand, see
-# docs/sweep.md "Measurements").
+# Sweep pause and cost against heap size (docs/sweep.md "Measurements"),
+# run small as a test of both marking paths (in place and snapshot).
 check_PROGRAMS += tests/sweep/bench-sweep
+TESTS += tests/sweep/bench.sh
+EXTRA_DIST += tests/sweep/bench.sh
 
 # Every trigger, and rs_disable.
 TESTS += tests/sweep/triggers.sh

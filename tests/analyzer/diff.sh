@@ -27,4 +27,15 @@ t "shrank in json" jq -e '(.shrank | length) == 1 and .shrank[0].old_bytes == 48
 rc 2 "$RS" diff "$T/basic"
 rc 2 "$RS" diff "$T/basic" "$T/nowhere"
 rc 2 "$RS" diff -f xml "$T/basic" "$T/basic"
+
+# Every verb has --help (exit 0, on stdout); --version; bad verbs.
+for verb in run report check diff; do
+	rc 0 "$RS" "$verb" --help
+	t "$verb --help" has "$T/out" "^Usage: refsweep $verb "
+done
+rc 0 "$RS" --version
+t "--version" has "$T/out" "^refsweep [0-9]+\.[0-9]+\.[0-9]+ \(trace schema 1\.[0-9]+\)$"
+rc 2 "$RS" frobnicate
+t "unknown verb said" has "$T/err" "unknown verb 'frobnicate'"
+rc 2 "$RS"
 finish

@@ -26,6 +26,12 @@ t "SARIF: repo-relative locations with lines" jq -e 'all(.runs[0].results[];
   and .locations[0].physicalLocation.region.startLine > 0
   and (.partialFingerprints | length) == 1 and (.stacks[0].frames | length) > 0)' "$T/r.sarif"
 t "SARIF: levels" jq -e '[.runs[0].results[] | .level] | sort == ["error","error","error","error","note"]' "$T/r.sarif"
+jq -S '[.runs[0].results[] | {ruleId, level, message: .message.text,
+  uri: .locations[0].physicalLocation.artifactLocation.uri,
+  line: .locations[0].physicalLocation.region.startLine,
+  frames: [.stacks[0].frames[].location.logicalLocations[0].fullyQualifiedName | select(. != null)][0:2]}]' \
+	"$T/r.sarif" >"$T/sarif.norm"
+t "golden basic.sarif" same "$T/sarif.norm" "$GOLDEN/basic.sarif.json"
 
 # JUnit: a test case per process, a failure per failing leak group.
 rc 0 "$RS" report -f junit -o "$T/r.xml" "$T/fork"
@@ -36,7 +42,13 @@ else
 fi
 t "JUnit: two processes" [ "$(grep -c '<testcase ' "$T/r.xml")" = 2 ]
 t "JUnit: two failures" [ "$(grep -c '<failure ' "$T/r.xml")" = 2 ]
+sed -e 's/pid [0-9]* [^"]*tracegen"/pid N tracegen"/' -e 's/#\([0-9]*\) \([^ ]*\) .*\/\([^/]*:[0-9]*\)$/#\1 \2 \3/' "$T/r.xml" | grep -v '^#[2-9]' >"$T/junit.norm"
+t "golden fork.junit.xml" same "$T/junit.norm" "$GOLDEN/fork.junit.xml"
 t "JUnit: counts" has "$T/r.xml" '<testsuite name="refsweep leaks" tests="2" failures="2"'
+rc 0 "$RS" report -f junit --fail-on none "$T/fork"
+t "JUnit follows the gate options" [ "$(grep -c '<failure ' "$T/out")" = 0 ]
+rc 0 "$RS" report -f json --fail-on cycle "$T/basic"
+t "JSON marks what fails the gate" jq -e '[.leaks[] | select(.fails_gate) | .kind] == ["cycle"]' "$T/out"
 t "JUnit: failure names the leak" has "$T/r.xml" 'message="definite leak: 64 bytes in 1 blocks at make_child_leak"'
 
 # Collapsed stacks: outermost first, the class as leaf, bytes last.
@@ -52,4 +64,6 @@ if command -v xmllint >/dev/null; then
 fi
 t "HTML: five groups" [ "$(grep -c '<details class=' "$T/r.html")" = 5 ]
 t "HTML: summary table" has "$T/r.html" '<tr><th>cycle</th><td>96</td><td>3</td></tr>'
+grep -E '^<tr><th>|<summary>' "$T/r.html" | sed 's/<pre>.*//' >"$T/html.norm"
+t "golden basic.html" same "$T/html.norm" "$GOLDEN/basic.html.txt"
 finish

@@ -48,6 +48,17 @@ printf 'leak:^operator new(unsigned long)$\n' >"$T/supp"
 rc 0 "$RS" report -f json --suppressions "$T/supp" "$T/cxx"
 t "suppressions see allocator frames" jq -e '.summary.suppressed.bytes == 56' "$T/out"
 
+# A binary rebuilt since the run is not trusted: warning, no names from it.
+cp "$TG" "$T/tg"
+rc 23 "$RS" run -q --shim "$SHIM" -o "$T/changed" -- "$T/tg" basic
+cp "$top_builddir/tests/analyzer/leaky" "$T/tg"
+rc 0 "$RS" report -f json "$T/changed"
+t "build-id change warned" jq -e 'any(.warnings[]; test("tg: build-id [0-9a-f]+ differs from the one in the trace"))' "$T/out"
+t "no names from the changed binary" jq -e '.leaks[0].stack[0].function == null and .leaks[0].stack[0].module != null' "$T/out"
+rm -f "$T/tg"
+rc 0 "$RS" report -f json "$T/changed"
+t "missing binary warned" jq -e 'any(.warnings[]; test("tg: cannot read symbols"))' "$T/out"
+
 # -o FILE writes the report there.
 rc 0 "$RS" report -f json -o "$T/r.json" "$T/basic"
 t "-o FILE" jq -e '.summary.cycle.bytes == 96' "$T/r.json"

@@ -59,6 +59,13 @@ rc 0 "$RS" run --help
 mkdir dflt && (cd dflt && timeout 30 "$RS" run -q --shim "$SHIM" -- "$TG" exit 0)
 t "default directory name" sh -c "ls -d dflt/refsweep-tracegen-*.d"
 
+# A relocated install finds its shim in ../lib/refsweep/ beside it.
+mkdir -p inst/bin inst/lib/refsweep
+cp "$RS" inst/bin/refsweep
+cp "$SHIM" inst/lib/refsweep/librefsweep.so
+rc 23 inst/bin/refsweep run -q -o d13 -- "$TG" basic
+t "relocated shim used" [ "$(start_env d13 env_preload)" = "$T/inst/lib/refsweep/librefsweep.so" ]
+
 # A program the shim wrote nothing for: warned, not failed.
 rc 0 "$RS" run --shim "$SHIM" -o d11 -- true
 t "no traces warned" has "$T/err" "no trace files"

@@ -7,8 +7,13 @@
  * cpu_ns); this program prints the wall time of each rs_collect() call
  * and the unreachable count it returned, which must be N/1000.
  *
+ * Afterwards it frees one lost block whose address it kept hidden: the
+ * trace must show it as a late free (the sweep flagged it, in place or in
+ * a snapshot).
+ *
  * Usage: bench-sweep N   (run under the shim: refsweep run -- ...)
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -21,6 +26,8 @@ struct node {
 };
 
 static struct node *volatile head;
+static volatile uintptr_t hidden; /* a lost block, XOR-ed */
+#define HIDE 0x5a5a000000000000ull
 
 static double now(void)
 {
@@ -43,6 +50,8 @@ int main(int argc, char **argv)
 		x->payload[0] = x->payload[1] = x->payload[2] = i;
 		if (i % 1000 == 999) {
 			lost++; /* never linked */
+			if (!hidden)
+				hidden = (uintptr_t)x ^ HIDE;
 			continue;
 		}
 		if (tail)
@@ -60,5 +69,6 @@ int main(int argc, char **argv)
 		       (now() - t0) * 1e3, found);
 		bad |= found != lost;
 	}
+	free((void *)(hidden ^ HIDE));
 	return bad;
 }

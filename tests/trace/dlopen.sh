@@ -14,7 +14,7 @@ mod=$(grep -n '"ev":"module".*libtraceplug' "$f" | cut -d: -f1)
 unl=$(grep -n '"ev":"unload".*libtraceplug' "$f" | cut -d: -f1)
 [ -n "$mod" ] && [ -n "$unl" ] && [ "$mod" -lt "$unl" ] || fail "module event does not precede unload"
 # The 72-byte leak: its first frame is inside the plugin's range.
-base=$(grep '"ev":"module".*libtraceplug' "$f" | sed 's/.*"base":"\(0x[0-9a-f]*\)".*"size":\([0-9]*\).*/\1 \2/')
+base=$(grep '"ev":"module".*libtraceplug' "$f" | sed 's/.*"start":"\(0x[0-9a-f]*\)".*"size":\([0-9]*\).*/\1 \2/')
 set -- $base
 lo=$(($1)); hi=$(($1 + $2))
 first=$("$validate" --leak-stacks "$f" | awk '{ print $3 }' | while read pc; do

@@ -18,10 +18,15 @@ trap 'rm -rf "$work"' EXIT
 cp "$src/tests/real/workload.py" "$work/"
 sed 's/i < 20000/i < 200000/' "$src/tests/real/workload.sql" >"$work/big.sql"
 
-cpu() { # prints the best user+sys seconds of 3 runs of "$@"
+# cpu PRELOAD CMD...: the best user+sys seconds of 3 runs of CMD, with
+# LD_PRELOAD=PRELOAD (empty: native) given to CMD alone, not to time(1).
+cpu() {
+	pre=$1; shift
 	best=
 	for i in 1 2 3; do
-		/usr/bin/time -f '%U %S' -o "$work/t" "$@" >/dev/null 2>&1 </dev/null
+		/usr/bin/time -f '%U %S' -o "$work/t" sh -c \
+			'[ -n "$0" ] && export LD_PRELOAD="$0"; exec "$@"' "$pre" "$@" \
+			>/dev/null 2>&1 </dev/null
 		t=$(awk '{ printf "%.3f", $1 + $2 }' "$work/t")
 		best=$(echo "${best:-$t} $t" | awk '{ print ($2 < $1) ? $2 : $1 }')
 	done
@@ -29,21 +34,22 @@ cpu() { # prints the best user+sys seconds of 3 runs of "$@"
 }
 row() { # NAME CMD...
 	name=$1; shift
-	native=$(cpu "$@")
+	native=$(cpu "" "$@")
 	line="$name: native ${native}s"
 	for u in none auto libunwind; do
 		rm -rf "$work/run"
 		t=$(REFSWEEP_OPTIONS="dir=$work/run,exit_sweep=0,unwind=$u" \
-			LD_PRELOAD="$shim" cpu "$@")
+			cpu "$shim" "$@")
 		line="$line, $u ${t}s ($(echo "$t $native" | awk '{ printf "%.2f", $1 / $2 }')x)"
 	done
 	echo "$line"
 }
 echo "== stacks-on cost (CPU s, best of 3; ratio to native)"
-row "churn 5M (fp)" "$tracee" churn 5000000
-row "python3 workload.py" sh -c "cd '$work' && exec /usr/bin/python3 workload.py"
-row "python3 (PYTHONMALLOC=malloc)" sh -c "cd '$work' && PYTHONMALLOC=malloc exec /usr/bin/python3 workload.py"
-row "sqlite3 200k rows" sh -c "exec sqlite3 :memory: <'$work/big.sql'"
+cd "$work"
+row "churn 20M (frame pointers)" "$tracee" churn 20000000
+row "python3 workload.py" /usr/bin/python3 workload.py
+PYTHONMALLOC=malloc row "python3 workload.py, PYTHONMALLOC=malloc" /usr/bin/python3 workload.py
+row "sqlite3 200k rows" sqlite3 -init big.sql :memory: .quit
 
 echo "== trace=all, churn $ops (a free and a malloc each)"
 rm -rf "$work/run"
@@ -51,13 +57,15 @@ s=$(date +%s.%N)
 REFSWEEP_OPTIONS="dir=$work/run,trace=all,exit_sweep=0" LD_PRELOAD="$shim" \
 	"$tracee" churn "$ops" >/dev/null
 e=$(date +%s.%N)
+rm -rf "$work/t.run"
+shimcpu=$(REFSWEEP_OPTIONS="dir=$work/t.run,trace=all,exit_sweep=0" cpu "$shim" "$tracee" churn "$ops")
 f=$(ls "$work"/run/*.rsj)
 bytes=$(wc -c <"$f")
 events=$(grep -c -E '"ev":"(alloc|free|realloc)"' "$f")
 gz=$(gzip -c "$f" | wc -c)
-native=$(cpu "$tracee" churn "$ops")
+native=$(cpu "" "$tracee" churn "$ops")
 echo "events $events, bytes $bytes, $(echo "$bytes $events" | awk '{ printf "%.1f", $1 / $2 }') bytes/event," \
 	"gzip $(echo "$gz $events" | awk '{ printf "%.2f", $1 / $2 }') bytes/event," \
 	"$(echo "$events $s $e" | awk '{ printf "%.1f", $1 / ($3 - $2) / 1e6 }') M events/s wall" \
-	"(native run ${native}s CPU)"
+	"(CPU: native ${native}s, trace=all ${shimcpu}s)"
 grep -o '"events_dropped":[0-9]*' "$f"

@@ -32,7 +32,7 @@ static const char *file;
 static unsigned long lineno;
 static int errors;
 
-static struct { uint64_t lo, hi; bool main, live; } mods[MAX_MODS];
+static struct { uint64_t base, lo, hi; bool main, live; } mods[MAX_MODS];
 static int n_mods;
 static unsigned char *stack_seen; /* id -> 1 */
 static uint64_t *stack_first;     /* id -> frames[0] */
@@ -294,12 +294,12 @@ int main(int argc, char **argv)
 			if (b && !json_is_string(b))
 				fail("module: build_id is not a string");
 			if (n_mods < MAX_MODS) {
-				/* base is the load bias: the range starts at
-				 * the lowest segment, which the size spans;
-				 * the bias is a lower bound good enough for
-				 * objects linked at 0 (every PIE and DSO). */
-				mods[n_mods].lo = base;
-				mods[n_mods].hi = base + (uint64_t)json_integer_value(json_object_get(o, "size"));
+				uint64_t start = base;
+				if (!is_hex(json_object_get(o, "start"), &start))
+					fail("module: bad start");
+				mods[n_mods].lo = start;
+				mods[n_mods].hi = start + (uint64_t)json_integer_value(json_object_get(o, "size"));
+				mods[n_mods].base = base;
 				mods[n_mods].main = json_is_true(json_object_get(o, "main"));
 				mods[n_mods].live = true;
 				n_mods++;
@@ -311,7 +311,7 @@ int main(int argc, char **argv)
 				fail("unload: bad base");
 			bool known = false;
 			for (int m = 0; m < n_mods; m++)
-				if (mods[m].lo == base && mods[m].live) {
+				if (mods[m].base == base && mods[m].live) {
 					mods[m].live = false;
 					known = true;
 				}
