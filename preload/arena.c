@@ -863,6 +863,30 @@ static RS_NOINLINE void free_large(uint32_t first)
 	span_release(first, spans[first].nslices);
 }
 
+/* The block stops being live: the caller learns what it was. */
+static inline void retire(void *ptr, struct block_meta *m, size_t size,
+			  struct arena_block *out)
+{
+	out->start = (uintptr_t)ptr;
+	out->size = size;
+	out->meta = m;
+	out->stack = m->stack;
+	out->flags = m->flags;
+	m->flags = 0;
+	tc.frees++;
+	tc.bytes_freed += size;
+}
+
+static inline void cache_push(unsigned c, void *ptr)
+{
+	struct bin *b = &tc.bins[c];
+
+	*(void **)ptr = b->head;
+	b->head = ptr;
+	if (RS_UNLIKELY(++b->count > classes[c].cache_cap))
+		flush_bin(c, classes[c].cache_cap / 2);
+}
+
 /* Everything but a small block of a one-slice span: large blocks, multi-
  * slice spans, pointers that are not live block starts. */
 static RS_NOINLINE enum arena_free_result free_slow(void *ptr, struct arena_block *out)
@@ -892,32 +916,19 @@ static RS_NOINLINE enum arena_free_result free_slow(void *ptr, struct arena_bloc
 		__atomic_fetch_add(&totals.double_frees, 1, __ATOMIC_RELAXED);
 		return ARENA_DOUBLE;
 	}
-	out->start = start;
-	out->size = size;
-	out->meta = m;
-	out->stack = m->stack;
-	out->flags = m->flags;
-	m->flags = 0;
-	tc.frees++;
-	tc.bytes_freed += size;
+	retire(ptr, m, size, out);
 
 	unsigned c = spans[first].cls;
 	if (c == CLASS_LARGE) {
 		fold_counters(&tc);
 		free_large(first);
-		return ARENA_FREED;
-	}
-	if (tc.dead) {
+	} else if (tc.dead) {
 		*(void **)ptr = NULL;
 		fold_counters(&tc);
 		central_put_list(c, ptr);
-		return ARENA_FREED;
+	} else {
+		cache_push(c, ptr);
 	}
-	struct bin *b = &tc.bins[c];
-	*(void **)ptr = b->head;
-	b->head = ptr;
-	if (++b->count > classes[c].cache_cap)
-		flush_bin(c, classes[c].cache_cap / 2);
 	return ARENA_FREED;
 }
 
@@ -937,20 +948,8 @@ enum arena_free_result arena_free(void *ptr, struct arena_block *out)
 			struct block_meta *m = (struct block_meta *)(meta_region +
 				(off >> ARENA_SLICE_SHIFT) * META_PER_SLICE) + slot;
 			if (RS_LIKELY(slot * sc->size == in && (m->flags & BLOCK_LIVE))) {
-				size_t size = sc->size - m->slack;
-				out->start = (uintptr_t)ptr;
-				out->size = size;
-				out->meta = m;
-				out->stack = m->stack;
-				out->flags = m->flags;
-				m->flags = 0;
-				tc.frees++;
-				tc.bytes_freed += size;
-				struct bin *b = &tc.bins[c];
-				*(void **)ptr = b->head;
-				b->head = ptr;
-				if (RS_UNLIKELY(++b->count > sc->cache_cap))
-					flush_bin(c, sc->cache_cap / 2);
+				retire(ptr, m, sc->size - m->slack, out);
+				cache_push(c, ptr);
 				return ARENA_FREED;
 			}
 		}
