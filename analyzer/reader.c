@@ -209,6 +209,19 @@ static bool ev_module(struct rd *rd, json_t *o)
 	    !get_str(rd, o, "build_id", false, &bid) ||
 	    !get_bool(rd, o, "main", &main))
 		return false;
+	im->mods_dirty = true;
+	/* A library dlopen'ed again at the same place is the same module:
+	 * the list stays as long as the distinct objects, not the loads. */
+	for (size_t i = 0; i < im->nmods; i++) {
+		struct rs_module *m = &im->mods[i];
+
+		if (m->gone && m->base == base && m->size == size &&
+		    !strcmp(m->path, path) &&
+		    !strcmp(m->build_id ? m->build_id : "", bid ? bid : "")) {
+			m->gone = false;
+			return true;
+		}
+	}
 	if (im->nmods == im->capmods) {
 		im->capmods = im->capmods ? im->capmods * 2 : 16;
 		im->mods = xrealloc(im->mods, im->capmods * sizeof(*im->mods));
@@ -237,28 +250,66 @@ static bool ev_unload(struct rd *rd, json_t *o)
 		if (!im->mods[i].gone && im->mods[i].base == base &&
 		    !strcmp(im->mods[i].path, path))
 			im->mods[i].gone = true;
+	im->mods_dirty = true;
 	return true;
 }
 
-/* The module an address falls in, among those loaded now. A non-PIE
+static const struct rs_image *sort_im;
+
+static int cmp_base(const void *a, const void *b)
+{
+	uint64_t x = sort_im->mods[*(const int32_t *)a].base;
+	uint64_t y = sort_im->mods[*(const int32_t *)b].base;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The live modules by base, rebuilt after module and unload events, so a
+ * stack resolves in log time however many objects were loaded. */
+static void index_modules(struct rs_image *im)
+{
+	im->nlive = 0;
+	im->zero = -1;
+	im->live = xrealloc(im->live, (im->nmods + 1) * sizeof(*im->live));
+	for (size_t i = 0; i < im->nmods; i++) {
+		if (im->mods[i].gone)
+			continue;
+		if (im->mods[i].base == 0 && im->zero < 0)
+			im->zero = (int32_t)i;
+		im->live[im->nlive++] = (int32_t)i;
+	}
+	sort_im = im;
+	if (im->nlive)
+		qsort(im->live, im->nlive, sizeof(*im->live), cmp_base);
+	im->mods_dirty = false;
+}
+
+/* The module an address falls in, among those loaded now: the one with
+ * the highest base at or below it whose size covers it. A non-PIE
  * executable has load bias 0 and its segments far above it, so a module
  * at bias 0 takes what no range holds. */
-static int32_t module_of(const struct rs_image *im, uint64_t pc)
+static int32_t module_of(struct rs_image *im, uint64_t pc)
 {
-	int32_t best = -1, zero = -1;
+	size_t lo = 0, hi;
 
-	for (size_t i = 0; i < im->nmods; i++) {
-		const struct rs_module *m = &im->mods[i];
+	if (im->mods_dirty)
+		index_modules(im);
+	hi = im->nlive;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
 
-		if (m->gone)
-			continue;
-		if (m->base == 0 && zero < 0)
-			zero = (int32_t)i;
-		if (pc >= m->base && pc - m->base < m->size &&
-		    (best < 0 || m->base > im->mods[best].base))
-			best = (int32_t)i;
+		if (im->mods[im->live[mid]].base <= pc)
+			lo = mid + 1;
+		else
+			hi = mid;
 	}
-	return best >= 0 ? best : zero;
+	if (lo) {
+		const struct rs_module *m = &im->mods[im->live[lo - 1]];
+
+		if (pc - m->base < m->size)
+			return im->live[lo - 1];
+	}
+	return im->zero;
 }
 
 static void stack_free(void *p)
@@ -695,6 +746,7 @@ void image_free(struct rs_image *im)
 		free(im->mods[i].build_id);
 	}
 	free(im->mods);
+	free(im->live);
 	u64map_free(&im->stacks, stack_free);
 	sweep_free(im->pending);
 	sweep_free(im->final);
@@ -720,6 +772,7 @@ struct rs_image *image_read(const char *path, FILE *f, char **errmsg)
 	im->name = xstrdup(path_base(path));
 	im->warnings = json_array();
 	im->pid = im->ppid = im->forked_from = -1;
+	im->zero = -1;
 	while ((n = getline(&line, &cap, f)) > 0) {
 		rd.line++;
 		if (line[n - 1] != '\n') {

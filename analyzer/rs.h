@@ -166,6 +166,10 @@ struct rs_image {
 	char *tool;
 	struct rs_module *mods;
 	size_t nmods, capmods;
+	int32_t *live;                  /* live modules sorted by base */
+	size_t nlive;
+	int32_t zero;                   /* a live module at bias 0, or -1 */
+	bool mods_dirty;                /* live needs rebuilding */
 	struct u64map stacks;           /* id -> struct rs_stack */
 	struct rs_sweep *pending;       /* leaks/cycles of a sweep not yet closed */
 	struct rs_sweep *final;         /* the last complete sweep */

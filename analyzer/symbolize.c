@@ -116,6 +116,16 @@ char *rs_demangle(const char *name)
 {
 	int status = -1;
 	char *d = NULL;
+	const char *at = strchr(name, '@');
+
+	/* Symbol versions (memcpy@@GLIBC_2.14) name the same function. */
+	if (at && at != name) {
+		char *bare = xstrndup(name, (size_t)(at - name));
+
+		d = rs_demangle(bare);
+		free(bare);
+		return d;
+	}
 
 	if (name[0] == '_' && name[1] == 'Z')
 		d = __cxa_demangle(name, NULL, NULL, &status);

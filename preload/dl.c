@@ -3,19 +3,19 @@
  *
  * Owns the module table (every object seen by dl_iterate_phdr: range,
  * build-id, whether its code keeps frame pointers), the lock-free "does
- * this pc keep frame pointers" cache the unwinder asks on every frame, and
- * the interposed dlopen, dlclose and exec family.
+ * this pc keep frame pointers" answer the unwinder asks for every frame
+ * (cached per thread), and the interposed dlopen, dlclose and exec family.
  *
  * dlopen is a bare tail jump to the real one: glibc finds the caller's
  * RUNPATH and namespace from dlopen's return address, which a wrapper
  * that returns through the shim would replace with the shim's. The
- * objects it loads are announced later, by whichever comes first: a
- * stack that names them, a dlclose, or the exit event. dlclose and exec
- * are ordinary wrappers.
+ * objects it loads are announced later, by whichever comes first: a new
+ * stack through them, a dlclose, or the exit event. dlclose and exec are
+ * ordinary wrappers.
  *
- * Must never: call dl_iterate_phdr with a shim lock held, allocate from the
- * program's heap, touch the trace from a vfork child (exec), or change
- * errno on a successful call.
+ * Must never: call dl_iterate_phdr with a lock held that anyone waits for,
+ * allocate from the program's heap, touch the trace from a vfork child
+ * (exec), or change errno on a successful call.
  */
 #define _GNU_SOURCE
 #include "config.h"
@@ -267,7 +267,7 @@ static int fde_keeps_fp(const uint8_t *fde, uintptr_t lo, uintptr_t hi)
 }
 
 /* Samples up to 256 functions of the object through its eh_frame_hdr
- * search table: the object keeps frame pointers if at least 70% of those
+ * search table: the object keeps frame pointers if at least 90% of those
  * that make a frame define it on rbp. An object whose tables cannot be read is
  * treated as not keeping them (libunwind is then used). */
 static bool probe_fp(const uint8_t *hdr, size_t hdr_len, uintptr_t lo,
@@ -297,7 +297,7 @@ static bool probe_fp(const uint8_t *hdr, size_t hdr_len, uintptr_t lo,
 			yes += (unsigned)r;
 		}
 	}
-	return total && yes * 10 >= total * 7;
+	return total && yes * 10 >= total * 9;
 }
 
 /* ------------------------------------------------------------------ */

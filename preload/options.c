@@ -327,14 +327,14 @@ void options_emit_warnings(void)
 		return;
 	warnings_emitted = true;
 	for (unsigned i = 0; i < n_warnings; i++) {
-		jb_begin(&jb, mem, sizeof mem, "warning");
+		jb_begin(&jb, mem, sizeof mem, RS_EV_WARNING);
 		jb_str(&jb, "what", "option");
 		jb_str(&jb, "detail", warnings[i]);
 		jb_end(&jb);
 		writer_emit(&jb);
 	}
 	if (n_lost_warnings) {
-		jb_begin(&jb, mem, sizeof mem, "warning");
+		jb_begin(&jb, mem, sizeof mem, RS_EV_WARNING);
 		jb_str(&jb, "what", "option");
 		jb_str(&jb, "detail", "more bad options ignored");
 		jb_u64(&jb, "count", n_lost_warnings);

@@ -150,7 +150,11 @@ bool maps_read(struct maps *m)
 		m->mem = prim_map(m->mem_len, true);
 		if (!m->mem)
 			return false;
-		len = prim_read_file("/proc/self/maps", m->mem, cap);
+		/* thread-self: once the main thread has called pthread_exit,
+		 * /proc/self/maps reads nothing. */
+		len = prim_read_file("/proc/thread-self/maps", m->mem, cap);
+		if (len <= 0)
+			len = prim_read_file("/proc/self/maps", m->mem, cap);
 		if (len > 0 && (size_t)len < cap - 1) {
 			m->e = (struct maps_entry *)((char *)m->mem + cap);
 			parse_maps(m, m->mem, (size_t)len);

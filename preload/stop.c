@@ -94,9 +94,10 @@ static bool known(const struct stop_world *w, pid_t tid)
 }
 
 /* Calls fn for every thread id of the process not yet in w->t; returns
- * how many new ones it saw. Reads the directory with raw getdents64. */
+ * how many of them fn recorded (a dying thread, a zombie leader, is not).
+ * Reads the directory with raw getdents64. */
 static uint32_t each_new_task(struct stop_world *w,
-			      void (*fn)(struct stop_world *, pid_t))
+			      bool (*fn)(struct stop_world *, pid_t))
 {
 	char path[64];
 	uint32_t seen = 0;
@@ -128,8 +129,7 @@ static uint32_t each_new_task(struct stop_world *w,
 					    &tid) || (pid_t)tid == H.caller ||
 			    known(w, (pid_t)tid))
 				continue;
-			fn(w, (pid_t)tid);
-			seen++;
+			seen += fn(w, (pid_t)tid);
 		}
 	}
 	prim_close(fd);
@@ -253,35 +253,36 @@ static bool left_blocked(struct stop_world *w, pid_t tid)
 	return true;
 }
 
-static void seize(struct stop_world *w, pid_t tid)
+static bool seize(struct stop_world *w, pid_t tid)
 {
 	struct stop_thread *t;
 	long r;
 
 	if (H.failed)
-		return;
+		return false;
 	if (leave_blocked && left_blocked(w, tid))
-		return;
+		return true;
 	r = sys(SYS_ptrace, PTRACE_SEIZE, tid, 0, 0);
 	if (r == -3 /* ESRCH */)
-		return;
+		return false;
 	if (r < 0) {
 		if (is_dead(tid))
-			return;
+			return false;
 		H.failed = 1;
 		H.reason = r == -1 /* EPERM */
 			? "ptrace refused (already traced, or not dumpable)"
 			: "ptrace failed";
-		return;
+		return false;
 	}
 	t = add_thread(w, tid);
 	if (!t) {
 		sys(SYS_ptrace, RS_PTRACE_DETACH, tid, 0, 0);
-		return;
+		return false;
 	}
 	t->state = STOP_PARKED; /* seized, not yet known to be stopped */
 	if (sys(SYS_ptrace, PTRACE_INTERRUPT, tid, 0, 0) < 0)
 		t->state = STOP_MISSED;
+	return true;
 }
 
 #define UREG_RAX 10
@@ -484,12 +485,10 @@ static bool stop_ptrace(struct stop_world *w)
 		if (!__atomic_load_n(&H.exited, __ATOMIC_ACQUIRE) ||
 		    prim_now_ns() - t0 > HELPER_TIMEOUT_NS) {
 			/* Died or stuck: whatever it attached is released when
-			 * it is gone. */
-			__atomic_store_n(&H.phase, PH_RESUME,
-					 __ATOMIC_RELEASE);
-			prim_futex_wake(&H.phase, 1);
-			if (!__atomic_load_n(&H.exited, __ATOMIC_ACQUIRE))
-				reap_helper(w);
+			 * it is gone (it is a thread group of its own, so the
+			 * kill ends it alone). */
+			sys(SYS_kill, pid, 9 /* SIGKILL */, 0, 0);
+			reap_helper(w);
 			w->reason = "the stop helper did not answer";
 			w->nthreads = 0;
 			return false;
@@ -620,18 +619,20 @@ static bool blocks_signal(pid_t tid, int sig)
 
 static uint32_t sig_sent;
 
-static void send_stop(struct stop_world *w, pid_t tid)
+static bool send_stop(struct stop_world *w, pid_t tid)
 {
 	struct stop_thread *t;
 
+	if (is_dead(tid))
+		return false;
 	if (leave_blocked && left_blocked(w, tid))
-		return;
+		return true;
 	t = add_thread(w, tid);
 	if (!t)
-		return;
+		return false;
 	if (blocks_signal(tid, S.sig)) {
 		set_reason(w, "a thread blocks the stop signal");
-		return;
+		return true;
 	}
 	if (sys(SYS_tgkill, H.pid, tid, S.sig, 0) == 0) {
 		t->state = STOP_PARKED;
@@ -639,6 +640,7 @@ static void send_stop(struct stop_world *w, pid_t tid)
 	} else {
 		t->tid = -tid; /* gone */
 	}
+	return true;
 }
 
 static bool stop_signal(struct stop_world *w)
@@ -695,8 +697,9 @@ static bool stop_signal(struct stop_world *w)
 	return true;
 }
 
-static void count_task(struct stop_world *w, pid_t tid)
+static bool count_task(struct stop_world *w, pid_t tid)
 {
+	return !is_dead(tid);
 }
 
 bool stop_world(struct stop_world *w, int mode, bool leave)

@@ -7,8 +7,8 @@
  * of ours would change what the program sees: fork, thread counts, the
  * sweep's stop). Instead events are appended under a short lock to an
  * in-buffer; whoever finds the in-buffer worth writing (any event but the
- * trace=all bulk, or 64 KiB of bulk) and can take the I/O lock swaps it
- * with the out-buffer and writes that. A regular file is written with
+ * trace=all bulk, leak, cycle and stack events, or 64 KiB of those) and
+ * can take the I/O lock swaps it with the out-buffer and writes that. A regular file is written with
  * plain writes (bounded by the disk). A pipe is written through a
  * non-blocking descriptor of its own (reopened via /proc/self/fd), a socket
  * with MSG_DONTWAIT: a reader that stalls fills the buffers and further
@@ -276,6 +276,7 @@ static struct {
 	bool open;               /* events are accepted */
 	bool dead;               /* the output failed for good */
 	bool ended;              /* this image wrote its exit event */
+	bool opened;             /* a trace was opened (not failed) */
 	pid_t pid;               /* the process this stream belongs to */
 	uint64_t dropped;
 	char name[PATH_CAP];     /* the trace file's path, "" for fd=N */
@@ -294,6 +295,25 @@ static pid_t tid(void)
 static void count_dropped(uint64_t n)
 {
 	__atomic_fetch_add(&w.dropped, n, __ATOMIC_RELAXED);
+}
+
+/* `lock` with its holder recorded; false (nothing taken) when this very
+ * thread holds it already: a signal handler interrupted it there. */
+static bool wlock(void)
+{
+	pid_t me = tid();
+
+	if (__atomic_load_n(&w.lock_owner, __ATOMIC_RELAXED) == me)
+		return false;
+	prim_lock(&w.lock);
+	__atomic_store_n(&w.lock_owner, me, __ATOMIC_RELAXED);
+	return true;
+}
+
+static void wunlock(void)
+{
+	__atomic_store_n(&w.lock_owner, 0, __ATOMIC_RELAXED);
+	prim_unlock(&w.lock);
 }
 
 static uint64_t count_lines(const char *p, size_t n)
@@ -426,9 +446,10 @@ static bool drain_locked(void)
 			w.out_off += (size_t)r;
 		}
 		w.out_off = w.out_len = 0;
-		prim_lock(&w.lock);
+		if (!wlock())
+			return true;
 		if (!w.in_len) {
-			prim_unlock(&w.lock);
+			wunlock();
 			return true;
 		}
 		char *t = w.out;
@@ -437,7 +458,7 @@ static bool drain_locked(void)
 		w.out_len = w.in_len;
 		w.in_len = 0;
 		w.urgent = false;
-		prim_unlock(&w.lock);
+		wunlock();
 		if (w.dead) {
 			count_dropped(count_lines(w.out, w.out_len));
 			w.out_len = 0;
@@ -483,24 +504,18 @@ static void pump(bool wait)
 /* Appends one line. bulk lines (trace=all) are written in batches. */
 static void append(const char *line, size_t n, bool bulk)
 {
-	pid_t me = tid();
-
 	if (RS_UNLIKELY(!w.open || w.dead || n > BUF_CAP)) {
 		count_dropped(1);
 		return;
 	}
-	if (RS_UNLIKELY(__atomic_load_n(&w.lock_owner, __ATOMIC_RELAXED) == me)) {
-		/* A signal handler interrupted this thread inside append. */
-		count_dropped(1);
-		return;
-	}
 	for (int attempt = 0;; attempt++) {
-		prim_lock(&w.lock);
-		__atomic_store_n(&w.lock_owner, me, __ATOMIC_RELAXED);
+		if (!wlock()) {
+			count_dropped(1);
+			return;
+		}
 		if (w.in_len + n <= BUF_CAP)
 			break;
-		__atomic_store_n(&w.lock_owner, 0, __ATOMIC_RELAXED);
-		prim_unlock(&w.lock);
+		wunlock();
 		if (attempt == 1) {
 			count_dropped(1);
 			return;
@@ -512,10 +527,30 @@ static void append(const char *line, size_t n, bool bulk)
 	size_t pending = w.in_len;
 	if (!bulk)
 		__atomic_store_n(&w.urgent, true, __ATOMIC_RELEASE);
-	__atomic_store_n(&w.lock_owner, 0, __ATOMIC_RELAXED);
-	prim_unlock(&w.lock);
+	wunlock();
 	if (!bulk || pending >= FLUSH_AT)
 		pump(false);
+}
+
+/* Events that come in bursts and are not complete on their own: a
+ * sweep's leak and cycle events (its sweep event, written at once,
+ * carries them out) and stack events (written before the event that
+ * names them). They wait in the buffer like bulk events instead of
+ * costing a write each. */
+static bool deferred(const struct jbuf *jb)
+{
+	static const char *const kinds[] = { RS_EV_LEAK, RS_EV_CYCLE,
+					     RS_EV_STACK };
+	const char *ev = jb->p + 7; /* after {"ev":" */
+
+	if (jb->len < 16)
+		return false;
+	for (size_t i = 0; i < RS_ARRAY_LEN(kinds); i++) {
+		size_t n = prim_strlen(kinds[i]);
+		if (!prim_strncmp(ev, kinds[i], n) && ev[n] == '"')
+			return true;
+	}
+	return false;
 }
 
 void writer_emit(const struct jbuf *jb)
@@ -524,7 +559,7 @@ void writer_emit(const struct jbuf *jb)
 		count_dropped(1);
 		return;
 	}
-	append(jb->p, jb->len, false);
+	append(jb->p, jb->len, deferred(jb));
 }
 
 void writer_flush(void)
@@ -550,13 +585,14 @@ void writer_flush(void)
 			/* A reader that stopped reading: give up, counted. */
 			if (!io_lock(true))
 				return;
-			prim_lock(&w.lock);
-			count_dropped(count_lines(w.out + w.out_off,
-						  w.out_len - w.out_off) +
-				      count_lines(w.in, w.in_len));
-			w.out_off = w.out_len = w.in_len = 0;
-			w.urgent = false;
-			prim_unlock(&w.lock);
+			if (wlock()) {
+				count_dropped(count_lines(w.out + w.out_off,
+							  w.out_len - w.out_off) +
+					      count_lines(w.in, w.in_len));
+				w.out_off = w.out_len = w.in_len = 0;
+				w.urgent = false;
+				wunlock();
+			}
 			io_unlock();
 			return;
 		}
@@ -741,6 +777,9 @@ static void open_failed(const char *path, long err)
 {
 	char msg[PATH_CAP + 64] = "cannot create trace ";
 
+	if (path == rs_opt.dir)
+		prim_strlcpy(msg, "cannot create trace directory ", sizeof msg);
+
 	cat(msg, sizeof msg, path);
 	cat(msg, sizeof msg, ", running without a trace");
 	if (!rs_opt.quiet)
@@ -761,7 +800,11 @@ static int create_trace(char *exec_from, size_t cap)
 	base = exe[0] ? basename_of(exe) : "unknown";
 	if (rs_opt.dir[0]) {
 		uint64_t n;
-		prim_mkdir(rs_opt.dir, 0700);
+		int r = prim_mkdir(rs_opt.dir, 0700);
+		if (r < 0 && r != -EEXIST) {
+			open_failed(rs_opt.dir, r);
+			return r;
+		}
 		n = last_image(rs_opt.dir, pid, exec_from, cap);
 		/* Another process with this pid left files here before (pid
 		 * reuse): the first free n still keeps both. */
@@ -962,8 +1005,10 @@ static void emit_modules(void)
 
 void writer_sync_modules(void)
 {
-	/* Concurrent callers (two dlopens) leave the work to whoever holds
-	 * sync_lock; it goes round again for them. */
+	/* Concurrent callers leave the work to whoever holds sync_lock; it
+	 * goes round again for them. sync_lock is only ever tried, never
+	 * waited for, so holding it across dl_iterate_phdr (the loader lock)
+	 * cannot deadlock anyone. */
 	__atomic_store_n(&resync, true, __ATOMIC_RELEASE);
 	while (__atomic_load_n(&resync, __ATOMIC_ACQUIRE) &&
 	       prim_trylock(&sync_lock)) {
@@ -1006,7 +1051,7 @@ static bool open_stream(pid_t forked_from, const char *parent_image)
 			return false;
 		set_output(fd, true);
 	}
-	w.open = true;
+	w.open = w.opened = true;
 	write_start(forked_from, parent_image, exec_from);
 	return true;
 }
@@ -1038,10 +1083,7 @@ bool writer_init(void)
 	dl_init();
 	if (!open_stream(0, ""))
 		return false;
-	prim_lock(&sync_lock);
-	dl_sync();
-	emit_modules();
-	prim_unlock(&sync_lock);
+	writer_sync_modules();
 	options_emit_warnings();
 	return true;
 }
@@ -1151,7 +1193,9 @@ void writer_fork_child(void)
 {
 	char parent_image[256];
 	pid_t parent = w.pid;
-	bool had = w.in != NULL;
+	/* A parent that could not open its trace said so once; its children
+	 * would only fail the same way, and say it again. */
+	bool had = w.in != NULL && w.opened;
 
 	my_tid = 0;
 	prim_lock_reinit(&w.lock);
@@ -1232,7 +1276,7 @@ void writer_alloc_event(const void *p, size_t n, uint32_t stack)
 	}
 	if (stack)
 		stackdepot_emit(stack);
-	q = PUT(q, "{\"ev\":\"alloc\",\"a\":\"0x");
+	q = PUT(q, "{\"ev\":\"" RS_EV_ALLOC "\",\"a\":\"0x");
 	q = put_hex(q, (uintptr_t)p);
 	q = PUT(q, "\",\"n\":");
 	q = put_dec(q, n);
@@ -1253,7 +1297,7 @@ void writer_realloc_event(const void *p, const void *from, size_t n,
 	}
 	if (stack)
 		stackdepot_emit(stack);
-	q = PUT(q, "{\"ev\":\"realloc\",\"a\":\"0x");
+	q = PUT(q, "{\"ev\":\"" RS_EV_REALLOC "\",\"a\":\"0x");
 	q = put_hex(q, (uintptr_t)p);
 	q = PUT(q, "\",\"from\":\"0x");
 	q = put_hex(q, (uintptr_t)from);
@@ -1273,7 +1317,7 @@ void writer_free_event(const void *p)
 		count_dropped(1);
 		return;
 	}
-	q = PUT(q, "{\"ev\":\"free\",\"a\":\"0x");
+	q = PUT(q, "{\"ev\":\"" RS_EV_FREE "\",\"a\":\"0x");
 	q = put_hex(q, (uintptr_t)p);
 	q = PUT(q, "\"");
 	q = put_tail(q);

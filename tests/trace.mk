@@ -13,10 +13,15 @@ check_LTLIBRARIES += tests/trace/libtraceplug.la
 tests_trace_libtraceplug_la_SOURCES = tests/trace/plugin.c
 tests_trace_libtraceplug_la_CFLAGS = $(AM_CFLAGS) -O1 -fno-omit-frame-pointer
 tests_trace_libtraceplug_la_LDFLAGS = -module -avoid-version -rpath /nowhere
+# The same plugin without frame pointers: its stacks need libunwind.
+check_LTLIBRARIES += tests/trace/libtraceplug_nofp.la
+tests_trace_libtraceplug_nofp_la_SOURCES = tests/trace/plugin.c
+tests_trace_libtraceplug_nofp_la_CFLAGS = $(AM_CFLAGS) -O2 -fomit-frame-pointer
+tests_trace_libtraceplug_nofp_la_LDFLAGS = -module -avoid-version -rpath /nowhere
 
 TRACE_TESTS = tests/trace/single.sh tests/trace/threads.sh \
 	tests/trace/fork.sh tests/trace/exec.sh tests/trace/dlopen.sh \
 	tests/trace/stacks.sh tests/trace/pipe.sh tests/trace/output.sh \
-	tests/trace/options.sh tests/trace/all.sh
+	tests/trace/options.sh tests/trace/all.sh tests/trace/json.sh
 TESTS += $(TRACE_TESTS)
 EXTRA_DIST += $(TRACE_TESTS) tests/trace/lib.sh tests/trace/measure.sh

@@ -29,7 +29,7 @@ rc 2 "$RS" check --max-bytes -5 "$B"
 rc 2 "$RS" check "$T/nowhere"
 rc 2 "$RS" check
 rc 0 "$RS" check -q --fail-on none "$B"
-t "quiet prints nothing" [ ! -s "$T/out" ] && [ ! -s "$T/err" ]
+t "quiet prints nothing" sh -c "[ ! -s '$T/out' ] && [ ! -s '$T/err' ]"
 
 # Suppressions: LeakSanitizer's leak: lines, '*' wildcards, '^' '$'
 # anchors, matched against function, module and file names.

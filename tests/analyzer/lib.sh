@@ -1,7 +1,7 @@
 # lib.sh: shared by the analyzer's tests (sourced). Paths to the programs,
 # a scratch directory removed on exit, and assertion helpers that count
 # passes and failures; `finish` prints "N passed, N failed" and sets the
-# exit status.
+# exit status. `RS_VALGRIND=1 make check` runs refsweep under valgrind.
 set -u
 : "${top_builddir:?run through make check}" "${top_srcdir:?}"
 RS="$top_builddir/refsweep"
@@ -19,6 +19,20 @@ passes=0
 fails=0
 
 command -v jq >/dev/null || { echo "SKIP: jq is not installed"; exit 77; }
+
+# RS_VALGRIND=1 runs every refsweep under valgrind memcheck: an error or
+# a definite/indirect leak in the analyzer becomes exit 99 and fails.
+RS_BIN="$RS"
+if [ -n "${RS_VALGRIND:-}" ]; then
+	command -v valgrind >/dev/null || { echo "SKIP: no valgrind"; exit 77; }
+	cat >"$T/refsweep-vg" <<EOF
+#!/bin/sh
+exec valgrind -q --error-exitcode=99 --leak-check=full \
+	--errors-for-leak-kinds=definite,indirect "$RS_BIN" "\$@"
+EOF
+	chmod +x "$T/refsweep-vg"
+	RS="$T/refsweep-vg"
+fi
 
 pass() { passes=$((passes + 1)); }
 fail() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }

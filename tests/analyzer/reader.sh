@@ -100,6 +100,30 @@ mkdir "$T/dir2"
 rc 0 "$RS" report -f json "$T/dir2"
 t "inherited leak kept when the parent has it reachable" [ "$(sum "$T/out" definite)" = 16 ]
 
+# A block the parent names uses up its group's share: a second inherited
+# block with the same stack that the parent did not report is the child's.
+mkdir "$T/dir3"
+{ start 30; stack 1; leakev 1 definite 1 1 16; sweepev 1; exitev; } >"$T/dir3/p.30.1.rsj"
+{ start 31 ',"forked_from":30,"parent_image":"p.30.1.rsj"'; stack 1
+  leakev 1 definite 1 2 32 ',"inherited":true,"addresses":["0x9001","0x5550"]'; sweepev 1; exitev; } >"$T/dir3/p.31.1.rsj"
+rc 0 "$RS" report -f json "$T/dir3"
+t "named and unnamed inherited blocks" [ "$(sum "$T/out" definite)" = 32 ]
+t "... merged with the parent's group" jq -e '(.leaks | length) == 1 and .leaks[0].blocks == 2 and .leaks[0].pids == [30,31]' "$T/out"
+
+# Frames resolve to the modules loaded when the stack was emitted: after
+# dlclose and another dlopen at the same address, to the new one; a
+# non-PIE executable (bias 0) takes addresses no range holds.
+{ start 40
+  echo '{"ev":"module","path":"/bin/nonpie","base":"0x0","size":8192,"main":true}'
+  echo '{"ev":"module","path":"/lib/a.so","base":"0x7f0000001000","size":4096}'
+  echo '{"ev":"stack","id":1,"frames":["0x7f0000001800","0x401234"]}'
+  echo '{"ev":"unload","path":"/lib/a.so","base":"0x7f0000001000"}'
+  echo '{"ev":"module","path":"/lib/b.so","base":"0x7f0000001000","size":4096}'
+  echo '{"ev":"stack","id":2,"frames":["0x7f0000001800"]}'
+  leakev 1 definite 1 1 8; leakev 1 definite 2 1 4; sweepev 1; } >"$T/mods.rsj"
+rc 0 "$RS" report -f json --no-symbolize "$T/mods.rsj"
+t "modules by time and range" jq -e '[.leaks[] | [.stack[].module]] == [["/lib/a.so","/bin/nonpie"],["/lib/b.so"]]' "$T/out"
+
 # Unreadable inputs.
 rc 2 "$RS" report "$T/does-not-exist"
 mkdir "$T/nothing"

@@ -31,7 +31,7 @@ t "golden basic.txt" same "$T/text.norm" "$GOLDEN/basic.txt"
 t "frames under each header" has "$T/out" "^    #0  make_definite .*tracegen.c:[0-9]+"
 t "no colour off a terminal" not_colored "$T/out"
 rc 0 "$RS" report --color=always "$T/basic"
-t "colour on demand" has "$T/out" $'\033\\['
+t "colour on demand" has "$T/out" "$(printf '\033')\\["
 NO_COLOR=1 rc 0 "$RS" report --color=auto "$T/basic"
 t "NO_COLOR respected" not_colored "$T/out"
 

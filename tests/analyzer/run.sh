@@ -61,7 +61,7 @@ t "default directory name" sh -c "ls -d dflt/refsweep-tracegen-*.d"
 
 # A relocated install finds its shim in ../lib/refsweep/ beside it.
 mkdir -p inst/bin inst/lib/refsweep
-cp "$RS" inst/bin/refsweep
+cp "$RS_BIN" inst/bin/refsweep
 cp "$SHIM" inst/lib/refsweep/librefsweep.so
 rc 23 inst/bin/refsweep run -q -o d13 -- "$TG" basic
 t "relocated shim used" [ "$(start_env d13 env_preload)" = "$T/inst/lib/refsweep/librefsweep.so" ]
@@ -73,7 +73,12 @@ t "no traces warned" has "$T/err" "no trace files"
 # Signals sent to run reach the program.
 timeout 60 "$RS" run -q --shim "$SHIM" -o d12 -- sleep 30 &
 rspid=$!
-for _ in $(seq 50); do pgrep -P "$rspid" >/dev/null && break; sleep 0.1; done
+# $! is timeout's pid; wait for run's child (sleep) so run's handlers are
+# in place, then signal timeout, which passes SIGTERM on to run.
+for _ in $(seq 100); do
+	rs=$(pgrep -P "$rspid") && pgrep -P "$rs" >/dev/null && break
+	sleep 0.1
+done
 kill -TERM "$rspid"
 wait "$rspid"
 t "SIGTERM forwarded: 128+15" [ $? -eq 143 ]

@@ -66,6 +66,7 @@ static void *volatile g_interior;
 static struct node *volatile g_chain;
 static char g_unaligned[32];
 static void *volatile g_zero;
+static void *volatile g_extra;
 
 /* Every class: see known.sh for the expected counts. */
 static void classes(void)
@@ -240,9 +241,18 @@ static void api(void)
 	scrub();
 	n = rs_collect();
 	printf("collect %ld\n", n);
-	if (rs_get_refcount(g_list, &rc) == 0)
-		printf("refcount %llu %llu\n", (unsigned long long)rc.start,
-		       (unsigned long long)rc.interior);
+	/* The caller's own registers and frame may hold copies too, so the
+	 * check is on what the globals add: one more start pointer. */
+	if (rs_get_refcount(g_list, &rc) == 0) {
+		struct rs_refcount rc2 = { 0, 0 };
+
+		g_extra = g_list;
+		rs_get_refcount(g_list, &rc2);
+		printf("refcount start>=2 %s interior %llu one more %s\n",
+		       rc.start >= 2 ? "yes" : "no",
+		       (unsigned long long)rc.interior,
+		       rc2.start == rc.start + 1 ? "yes" : "no");
+	}
 	rs_checkpoint("after collect");
 	/* Found again and freed: a late free. */
 	free((void *)((uintptr_t)lost[0] ^ 0x5a5a000000000000ull));
@@ -323,6 +333,70 @@ static void churn(bool quiet)
 			free(keep[r][i]);
 }
 
+/* The process ends with the last thread's pthread_exit (main left first):
+ * main's block, the thread's dropped block and the one left in a local of
+ * the thread function that returned are all lost. */
+static void *last_thread(void *arg)
+{
+	void *volatile local = mk(40);
+
+	drop(mk(8));
+	usleep(50000);
+	return local == NULL ? arg : NULL;
+}
+
+static void main_exits_first(void)
+{
+	pthread_t t;
+
+	pthread_create(&t, NULL, last_thread, NULL);
+	drop(mk(16));
+	scrub();
+	pthread_exit(NULL);
+}
+
+/* A thread parked in a signal handler on an alternate stack: its own stack,
+ * where the interrupted code keeps a block, is scanned whole. */
+static void on_alt(int sig)
+{
+	char c;
+
+	pthread_barrier_wait(&ready);
+	if (read(block_pipe[0], &c, 1) < 0)
+		perror("read");
+}
+
+static void *alt_thread(void *arg)
+{
+	void *volatile keep = mk(32);
+	stack_t ss = { .ss_size = 65536, .ss_flags = 0 };
+	struct sigaction sa;
+
+	ss.ss_sp = mmap(NULL, ss.ss_size, PROT_READ | PROT_WRITE,
+			MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	sigaltstack(&ss, NULL);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_alt;
+	sa.sa_flags = SA_ONSTACK;
+	sigaction(SIGUSR1, &sa, NULL);
+	raise(SIGUSR1);
+	return (void *)keep;
+}
+
+static void altstack(void)
+{
+	pthread_t t;
+
+	if (pipe(block_pipe))
+		exit(2);
+	pthread_barrier_init(&ready, NULL, 2);
+	pthread_create(&t, NULL, alt_thread, NULL);
+	pthread_barrier_wait(&ready);
+	drop(mk(8)); /* control: definite */
+	scrub();
+	exit(0);
+}
+
 /* Roots a dlopen'd library brings: its data, small and large TLS, in the
  * main thread and in a thread blocked at exit. */
 static void (*dl_keep)(void *, void *, void *);
@@ -383,6 +457,10 @@ int main(int argc, char **argv)
 		churn(false);
 	else if (!strcmp(s, "churn-disabled"))
 		churn(true);
+	else if (!strcmp(s, "altstack"))
+		altstack();
+	else if (!strcmp(s, "pthread-exit"))
+		main_exits_first();
 	else if (!strcmp(s, "deaf"))
 		deaf();
 	else if (!strcmp(s, "dlopen") && argc > 2)

@@ -1,8 +1,8 @@
 #!/bin/sh
 # Where traces go: output= patterns (%p %e), mode 0600, no clobbering of an
 # existing trace, no following a planted symlink, fd=N, and an output the
-# shim cannot create or keep (read-only directory, bad descriptor, its
-# descriptor closed and reused by the program): the program runs on with
+# shim cannot create or keep (read-only directory, bad descriptor, a full
+# disk, its descriptor closed and reused by the program): the program runs on with
 # exactly one notice on stderr.
 . "$top_srcdir/tests/trace/lib.sh"
 run_shim "output=$work/t.%e.%p.rsj" "$tracee" leak
@@ -27,6 +27,13 @@ REFSWEEP_OPTIONS=fd=5 sh -c 'LD_PRELOAD="$2" exec "$0" leak 5>"$1"' \
 	"$tracee" "$work/fd.rsj" "$shim" >/dev/null || fail "fd=5: status $?"
 valid "$work/fd.rsj" --exit return --expect leak
 
+# A full disk (ENOSPC): the program runs on, the loss is said once.
+REFSWEEP_OPTIONS=fd=5 sh -c 'LD_PRELOAD="$1" exec "$0" leak 5>/dev/full' \
+	"$tracee" "$shim" >"$work/out" 2>"$work/err" || fail "ENOSPC: status $?"
+grep -q "tracee leak done" "$work/out" || fail "ENOSPC: program output lost"
+[ "$(wc -l <"$work/err")" -eq 1 ] && grep -q ENOSPC "$work/err" ||
+	fail "ENOSPC: expected one notice naming it: $(cat "$work/err")"
+
 run_shim "fd=77" "$tracee" leak
 [ $status -eq 0 ] || fail "bad fd: status $status"
 grep -q "tracee leak done" "$work/out" || fail "bad fd: program output lost"
@@ -50,6 +57,6 @@ run_shim "dir=$ro" "$tracee" leak
 [ $status -eq 0 ] || fail "read-only dir: status $status"
 grep -q "tracee leak done" "$work/out" || fail "read-only dir: program output lost"
 [ "$(wc -l <"$work/err")" -eq 1 ] || fail "read-only dir: expected one line: $(cat "$work/err")"
-grep -q "refsweep: cannot create trace $ro/" "$work/err" ||
+grep -q "refsweep: cannot create trace directory $ro, running without a trace: " "$work/err" ||
 	fail "read-only dir: unclear message: $(cat "$work/err")"
 finish

@@ -10,6 +10,7 @@
  *   tracee execfail PATH     an exec of PATH that must fail, then a leak
  *   tracee dlopen LIB        dlopen(LIB), a leak from inside it, dlclose
  *   tracee spam N            N malloc/free pairs (trace=all volume)
+ *   tracee grow N            one block reallocated N times, then freed
  *   tracee churn N           N operations on a pool of live blocks
  *   tracee closefds PATH     closes every descriptor from 3 on, then makes
  *                            3..1100 all refer to PATH (opened empty), leaks
@@ -137,6 +138,12 @@ int main(int argc, char **argv)
 			sink = p;
 			free(p);
 		}
+	} else if (!strcmp(mode, "grow") && argc == 3) {
+		long n = atol(argv[2]);
+		void *p = malloc(16);
+		for (long i = 0; i < n && p; i++)
+			p = realloc(p, 16 + (size_t)(i * 37 % 4000));
+		free(p);
 	} else if (!strcmp(mode, "churn") && argc == 3) {
 		enum { POOL = 4096 };
 		static void *pool[POOL];
