@@ -328,7 +328,6 @@ static void group_images(struct rs_result *r)
 				g->kind = lg->kind;
 				g->im = im;
 				g->st = st;
-				g->stack_id = lg->stack;
 				g->sample = lg->sample;
 				*slot = g;
 				r->g = xrealloc(r->g,
@@ -448,6 +447,15 @@ static void add_processes(struct rs_result *r)
 				p->exe = json_string_value(
 					json_array_get(argv, 0));
 		}
+		json_int_t dropped = json_integer_value(
+			json_object_get(im ? im->exit_ev : NULL,
+					"events_dropped"));
+
+		if (dropped > 0)
+			result_warn(r, "pid %lld (%s) dropped %lld trace events: "
+				    "its report may be incomplete",
+				    (long long)p->pid, p->exe ? p->exe : "?",
+				    (long long)dropped);
 		if (!p->has_status && im && !im->has_exit)
 			result_warn(r, "pid %lld (%s) left no exit event: it "
 				    "was killed or is still running",

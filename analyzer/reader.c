@@ -153,7 +153,10 @@ static bool ev_start(struct rd *rd, json_t *o)
 		return false;
 	if (schema && strcmp(schema, RS_SCHEMA_NAME))
 		return fail(rd, "not a refsweep trace: schema is", schema);
-	if (sscanf(version, "%u.%u%c", &major, &minor, &tail) != 2)
+	/* "MAJOR.MINOR", anything after that (a patch level) ignored. */
+	int nv = sscanf(version, "%u.%u%c", &major, &minor, &tail);
+
+	if (nv < 2 || (nv == 3 && tail != '.'))
 		return fail(rd, "unreadable schema version", version);
 	if (major != RS_SCHEMA_MAJOR) {
 		rd->err = xasprintf("%s:%llu: trace schema version %s is not "
@@ -173,10 +176,6 @@ static bool ev_start(struct rd *rd, json_t *o)
 	if (!get_str(rd, o, "exe", false, &s))
 		return false;
 	set_str(&im->exe, s ? s : "?");
-	s = NULL;
-	if (!get_str(rd, o, "tool", false, &s))
-		return false;
-	set_str(&im->tool, s);
 	s = NULL;
 	if (!get_str(rd, o, "parent_image", false, &s))
 		return false;
@@ -736,7 +735,6 @@ void image_free(struct rs_image *im)
 	free(im->exec_from);
 	free(im->exe);
 	free(im->version);
-	free(im->tool);
 	free(im->how);
 	json_decref(im->argv);
 	json_decref(im->exit_ev);

@@ -149,6 +149,12 @@ json_t *report_json_doc(const struct rs_result *r)
 				      str_or_null(p->how), "images",
 				      p->nimages);
 
+		if (p->last && p->last->exit_ev) {
+			json_t *ex = json_deep_copy(p->last->exit_ev);
+
+			json_object_del(ex, "ev");
+			json_object_set_new(o, "exit", ex);
+		}
 		json_array_append_new(procs, o);
 	}
 	for (i = 0; i < r->nim; i++) {
@@ -187,6 +193,12 @@ json_t *report_json_doc(const struct rs_result *r)
 
 	json_object_set_new(json_object_get(doc, "traces"), "partial_sweeps",
 			    json_integer(r->partial_sweeps));
+	json_int_t allocs = 0;
+
+	for (i = 0; i < r->nim; i++)
+		allocs += (json_int_t)r->im[i]->nalloc_events;
+	json_object_set_new(json_object_get(doc, "traces"),
+			    "alloc_free_events", json_integer(allocs));
 	json_object_set_new(json_object_get(doc, "traces"),
 			    "inherited_blocks_counted_as_parents",
 			    json_integer((json_int_t)r->inherited_dropped));

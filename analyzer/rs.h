@@ -163,7 +163,6 @@ struct rs_image {
 	char *exe;
 	json_t *argv;
 	char *version;
-	char *tool;
 	struct rs_module *mods;
 	size_t nmods, capmods;
 	int32_t *live;                  /* live modules sorted by base */
@@ -228,7 +227,6 @@ struct rs_group {
 	uint64_t refs_start, refs_interior;
 	struct rs_image *im;      /* first image it was seen in (symbols) */
 	struct rs_stack *st;      /* NULL when the stack id was never emitted */
-	uint32_t stack_id;
 	uint64_t sample;
 	int64_t *pids;
 	size_t npids;

@@ -703,8 +703,13 @@ static inline void *finish_small(void *p, unsigned c, size_t size, uint32_t stac
 	meta_set_live(meta_of(first, slot), stack, classes[c].size - (uint32_t)size);
 	tc.allocations++;
 	tc.bytes_allocated += size;
+	/* The free-list link must not outlive the free list: in a block the
+	 * program never writes it would point at whatever block comes next,
+	 * and the sweep would believe it. */
 	if (zero)
 		prim_memset(p, 0, size);
+	else
+		*(void **)p = NULL;
 	return p;
 }
 

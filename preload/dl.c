@@ -392,6 +392,19 @@ static int sync_one(struct dl_phdr_info *info, size_t size, void *data)
 	}
 	if (lo >= hi)
 		return 0;
+	/* The tables are read within the segment that holds eh_frame_hdr
+	 * (eh_frame sits beside it): an object's whole range may have
+	 * unreadable gaps between its segments. */
+	uintptr_t seg_lo = 0, seg_hi = 0;
+	for (int i = 0; eh && i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		uintptr_t a = info->dlpi_addr + ph->p_vaddr;
+		if (ph->p_type == PT_LOAD && (uintptr_t)eh >= a &&
+		    (uintptr_t)eh + eh_len <= a + ph->p_memsz) {
+			seg_lo = a;
+			seg_hi = a + ph->p_filesz;
+		}
+	}
 	for (uint32_t i = n_mods; i-- > 0;) {
 		struct rs_module *m = &mods[i];
 		if (!m->dead && m->base == info->dlpi_addr && m->lo == lo &&
@@ -429,7 +442,7 @@ static int sync_one(struct dl_phdr_info *info, size_t size, void *data)
 	m->dead = false;
 	m->emitted_gen = m->unload_gen = 0;
 	build_id(m, info);
-	m->fp = eh && probe_fp(eh, eh_len, lo, hi);
+	m->fp = seg_hi && probe_fp(eh, eh_len, seg_lo, seg_hi);
 	seen[n_mods] = epoch;
 	__atomic_store_n(&n_mods, n_mods + 1, __ATOMIC_RELEASE);
 	st->changed = true;

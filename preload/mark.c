@@ -263,7 +263,7 @@ bool mark_run(const struct roots *r, bool judge, uintptr_t query,
 	/* The graph among unreachable blocks, in compressed rows. The
 	 * possible records were interleaved; move them after the nodes. */
 	slot_of = grab(res, 5, (nun + 1) * sizeof(uint32_t) +
-				       (nun + 1) * sizeof(uint64_t));
+				       (nun + 1) * sizeof(uint64_t) + 8);
 	c.cap_succ = words;
 	c.succ = grab(res, 6, words * sizeof(uint32_t));
 	if (!slot_of || !c.succ) {

@@ -193,8 +193,40 @@ static bool socket_with_timeout(long fd)
 	return false;
 }
 
-static const char *prone_call(long nr, long fd)
+/* Under the signal fallback a handler runs, and then the kernel does not
+ * restart these either, SA_RESTART or not (signal(7)). a[] are the six
+ * arguments. */
+static const char *prone_to_signals(long nr, const uint64_t *a)
 {
+	switch (nr) {
+	case SYS_nanosleep: return "nanosleep";
+	case SYS_clock_nanosleep: return "clock_nanosleep";
+	case SYS_poll: return "poll";
+	case SYS_ppoll: return "ppoll";
+	case SYS_select: return "select";
+	case SYS_pselect6: return "pselect6";
+	case SYS_pause: return "pause";
+	case SYS_rt_sigsuspend: return "sigsuspend";
+	case SYS_msgrcv: return "msgrcv";
+	case SYS_msgsnd: return "msgsnd";
+	case SYS_futex: return a[3] ? "a timed futex wait" : NULL;
+	default:
+		return NULL;
+	}
+}
+
+static bool signal_mode;
+
+static const char *prone_call(long nr, const uint64_t *a)
+{
+	long fd = (long)a[0];
+
+	if (signal_mode) {
+		const char *why = prone_to_signals(nr, a);
+
+		if (why)
+			return why;
+	}
 	switch (nr) {
 	case SYS_epoll_wait: return "epoll_wait";
 	case SYS_epoll_pwait: return "epoll_pwait";
@@ -236,7 +268,7 @@ static bool left_blocked(struct stop_world *w, pid_t tid)
 		n++;
 		s = *e ? e + 1 : e;
 	}
-	if (n != 9 || !(why = prone_call((long)v[0], (long)v[1])))
+	if (n != 9 || !(why = prone_call((long)v[0], v + 1)))
 		return false;
 	struct stop_thread *t = add_thread(w, tid);
 	if (!t)
@@ -364,6 +396,9 @@ static int helper_main(void *arg)
 	struct stop_world *w = arg;
 	uint32_t first = 0;
 
+	/* If the sweeping thread dies (the process is killed, another thread
+	 * execs), go with it: our tracees are released when we are gone. */
+	sys(SYS_prctl, PR_SET_PDEATHSIG, 9 /* SIGKILL */, 0, 0);
 	/* Wait until the caller has made us its tracer (Yama). */
 	while (!__atomic_load_n(&H.go, __ATOMIC_ACQUIRE))
 		prim_futex_wait(&H.go, 0, 0);
@@ -625,15 +660,18 @@ static bool send_stop(struct stop_world *w, pid_t tid)
 
 	if (is_dead(tid))
 		return false;
+	if (blocks_signal(tid, S.sig)) {
+		if (add_thread(w, tid))
+			set_reason(w, "a thread blocks the stop signal");
+		return true;
+	}
+	/* Look at the thread last, right before the signal: a thread that
+	 * enters a call like nanosleep between the two still gets EINTR. */
 	if (leave_blocked && left_blocked(w, tid))
 		return true;
 	t = add_thread(w, tid);
 	if (!t)
 		return false;
-	if (blocks_signal(tid, S.sig)) {
-		set_reason(w, "a thread blocks the stop signal");
-		return true;
-	}
 	if (sys(SYS_tgkill, H.pid, tid, S.sig, 0) == 0) {
 		t->state = STOP_PARKED;
 		sig_sent++;
@@ -652,6 +690,7 @@ static bool stop_signal(struct stop_world *w)
 		return false;
 	}
 	sig_sent = 0;
+	signal_mode = true;
 	__atomic_store_n(&S.acks, 0, __ATOMIC_RELEASE);
 	for (int i = 0; i < SIG_SLOTS; i++)
 		S.slot[i].ready = 0;
@@ -709,6 +748,7 @@ bool stop_world(struct stop_world *w, int mode, bool leave)
 	w->blocked_in = "";
 	w->nthreads = w->nmissed = w->nblocked = 0;
 	leave_blocked = leave;
+	signal_mode = false;
 	w->helper = 0;
 	w->mem_len = (size_t)MAX_THREADS * sizeof(struct stop_thread);
 	w->mem = prim_map(w->mem_len, true);

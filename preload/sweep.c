@@ -4,9 +4,10 @@
  * A sweep: gather what needs the loader (module segments) while holding
  * the loader lock (we run inside a dl_iterate_phdr callback, so no stopped
  * thread can hold it), take the shim's sweep-side locks, stop the world,
- * snapshot /proc/self/maps, collect thread roots, mark and classify, let
- * the world go, and only then write events (the writer and the stack depot
- * take locks a stopped thread may hold).
+ * snapshot /proc/self/maps, collect thread roots, mark and classify (in
+ * place, or for big heaps in a forked copy after the world has resumed),
+ * let the world go, and only then write events (the writer and the stack
+ * depot take locks a stopped thread may hold).
  *
  * Triggers: exit (lifecycle), growth, count and interval (polled from the
  * allocation path every POLL_EVERY allocations of a thread), a signal (its
@@ -347,7 +348,9 @@ static void stopped_phase(struct job *j)
 	} else if (w.reason && w.reason[0]) {
 		j->reason = w.reason; /* why the fallback was used */
 	}
-	if (!maps_read(&maps)) {
+	if (j->partial && !j->query) {
+		/* Nothing will be judged: let the world go at once. */
+	} else if (!maps_read(&maps)) {
 		j->partial = true;
 		j->reason = "could not read /proc/self/maps";
 	} else {

@@ -108,6 +108,14 @@ static uintptr_t stack_top(uintptr_t sp)
 	return stack_hi;
 }
 
+/* A frame the walk may read two words of: above the previous one, inside
+ * the stack mapping, 8-aligned. Compared with hi - 16, not f + 16 with hi:
+ * a garbage frame pointer near 2^64 would wrap. */
+static inline bool frame_ok(uintptr_t f, uintptr_t prev, uintptr_t hi)
+{
+	return f > prev && f <= hi - 2 * sizeof(uintptr_t) && !(f & 7);
+}
+
 /* The frame-pointer walk. `fp` is the allocator entry's frame (the one
  * whose return address is out[0]); fills out[1..] and returns the count.
  * *more is set when frames remained past max. */
@@ -123,9 +131,7 @@ static uint32_t fp_walk(uintptr_t *out, uint32_t max, uintptr_t *fp,
 		if (checked && dl_pc_keeps_fp(out[n - 1]) != 1)
 			return n;
 		uintptr_t *next = (uintptr_t *)fp[0];
-		if ((uintptr_t)next <= (uintptr_t)fp ||
-		    (uintptr_t)next + 2 * sizeof(uintptr_t) > hi ||
-		    ((uintptr_t)next & 7))
+		if (!frame_ok((uintptr_t)next, (uintptr_t)fp, hi))
 			return n;
 		if (!next[1])
 			return n;
@@ -142,16 +148,15 @@ static uint32_t fp_walk(uintptr_t *out, uint32_t max, uintptr_t *fp,
  * return address is ra. NULL if the shim's frames do not chain to it. */
 static uintptr_t *entry_frame(uintptr_t *fp, uintptr_t ra, uintptr_t hi)
 {
+	uintptr_t prev = 0;
+
 	for (int i = 0; i < SHIM_FRAMES; i++) {
-		if ((uintptr_t)fp + 2 * sizeof(uintptr_t) > hi ||
-		    ((uintptr_t)fp & 7))
+		if (!frame_ok((uintptr_t)fp, prev, hi))
 			return NULL;
 		if (fp[1] == ra)
 			return fp;
-		uintptr_t *next = (uintptr_t *)fp[0];
-		if (next <= fp)
-			return NULL;
-		fp = next;
+		prev = (uintptr_t)fp;
+		fp = (uintptr_t *)fp[0];
 	}
 	return NULL;
 }

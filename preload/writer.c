@@ -516,7 +516,10 @@ static void append(const char *line, size_t n, bool bulk)
 		if (w.in_len + n <= BUF_CAP)
 			break;
 		wunlock();
-		if (attempt == 1) {
+		/* A file is waited for (other threads may refill the buffer
+		 * while this one waits its turn at the disk); a stalled pipe
+		 * or socket is given one chance. */
+		if (attempt == (w.kind == K_FILE ? 64 : 1)) {
 			count_dropped(1);
 			return;
 		}

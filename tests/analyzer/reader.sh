@@ -34,6 +34,11 @@ t "exit status" [ "$(jqv "$T/good.json" '.processes[0].exit_status')" = 0 ]
 { start 10 "" 1.7; stack 1; leakev 1 definite 1 1 5; sweepev 1; } >"$T/minor.rsj"
 rc 0 "$RS" report -f json "$T/minor.rsj"
 t "minor version read" [ "$(sum "$T/out" definite)" = 5 ]
+{ start 10 "" 1.2.3; stack 1; leakev 1 definite 1 1 5; sweepev 1; } >"$T/patch.rsj"
+rc 0 "$RS" report -f json "$T/patch.rsj"
+{ start 10 "" 1.x; sweepev 1; } >"$T/badver.rsj"
+rc 2 "$RS" report "$T/badver.rsj"
+t "bad version named" has "$T/err" "badver.rsj:1: unreadable schema version '1.x'"
 { start 10 "" 2.0; sweepev 1; } >"$T/major.rsj"
 rc 2 "$RS" report "$T/major.rsj"
 t "major version message" has "$T/err" "major.rsj:1: trace schema version 2.0"
@@ -123,6 +128,11 @@ t "... merged with the parent's group" jq -e '(.leaks | length) == 1 and .leaks[
   leakev 1 definite 1 1 8; leakev 1 definite 2 1 4; sweepev 1; } >"$T/mods.rsj"
 rc 0 "$RS" report -f json --no-symbolize "$T/mods.rsj"
 t "modules by time and range" jq -e '[.leaks[] | [.stack[].module]] == [["/lib/a.so","/bin/nonpie"],["/lib/b.so"]]' "$T/out"
+
+# Events the shim had to drop make the report say it may be incomplete.
+{ start 50; sweepev 1; echo '{"ev":"exit","how":"return","status":0,"signal":0,"events_dropped":5}'; } >"$T/dropped.rsj"
+rc 0 "$RS" report -f json "$T/dropped.rsj"
+t "dropped events warned" jq -e 'any(.warnings[]; test("pid 50 .* dropped 5 trace events")) and .processes[0].exit.events_dropped == 5' "$T/out"
 
 # Unreadable inputs.
 rc 2 "$RS" report "$T/does-not-exist"

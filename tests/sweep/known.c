@@ -397,6 +397,25 @@ static void altstack(void)
 	exit(0);
 }
 
+/* Blocks the program never writes: three dropped 16-byte blocks, then a
+ * leaked cycle of two. Their content is whatever the allocator left in
+ * them, which must not read as a pointer (tests/sweep/untouched.sh). */
+static void untouched(void)
+{
+	struct node *a, *b;
+
+	for (int i = 0; i < 3; i++)
+		drop(malloc(16));
+	a = malloc(sizeof(*a));
+	b = malloc(sizeof(*b));
+	a->next = b;
+	b->next = a;
+	drop(a);
+	drop(b);
+	a = b = NULL;
+	scrub();
+}
+
 /* Roots a dlopen'd library brings: its data, small and large TLS, in the
  * main thread and in a thread blocked at exit. */
 static void (*dl_keep)(void *, void *, void *);
@@ -457,6 +476,8 @@ int main(int argc, char **argv)
 		churn(false);
 	else if (!strcmp(s, "churn-disabled"))
 		churn(true);
+	else if (!strcmp(s, "untouched"))
+		untouched();
 	else if (!strcmp(s, "altstack"))
 		altstack();
 	else if (!strcmp(s, "pthread-exit"))

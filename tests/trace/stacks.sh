@@ -3,7 +3,7 @@
 # choice walks frame pointers, and its frames are the first frames
 # libunwind finds; unwind=none records no stacks; stack_depth cuts and
 # marks stacks truncated; the executable is recognised as keeping frame
-# pointers.
+# pointers; a frame pointer holding garbage ends a walk without a fault.
 . "$top_srcdir/tests/trace/lib.sh"
 norandom=1
 # stack_of OPTIONS: runs tracee leak; $f is its trace, $frames the definite
@@ -36,4 +36,13 @@ stack_of stack_depth=2
 set -- $frames
 [ $# -eq 2 ] || fail "stack_depth=2 gave $# frames"
 grep '"ev":"stack"' "$f" | grep -q '"truncated":true' || fail "cut stack not marked truncated"
+# Garbage in rbp (code that uses it as a register) ends a walk; it never
+# faults, whatever the unwinder.
+for u in auto fp libunwind; do
+	rm -rf "$work/run"
+	run_shim "dir=$work/run,unwind=$u" "$tracee" badfp
+	[ $status -eq 0 ] || fail "badfp with unwind=$u: status $status"
+	f=$work/run/$(traces "$work/run" | head -1)
+	valid "$f" --exit return --expect stack
+done
 finish

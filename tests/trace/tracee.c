@@ -12,6 +12,8 @@
  *   tracee spam N            N malloc/free pairs (trace=all volume)
  *   tracee grow N            one block reallocated N times, then freed
  *   tracee churn N           N operations on a pool of live blocks
+ *   tracee badfp             calls malloc with rbp holding garbage (hand-written
+ *                            code that uses rbp as a register), leaks
  *   tracee closefds PATH     closes every descriptor from 3 on, then makes
  *                            3..1100 all refer to PATH (opened empty), leaks
  */
@@ -53,6 +55,32 @@ __attribute__((noinline)) static void leak_a(size_t n)
 	 * overwritten, no pointer to the block survives. */
 	sink = p;
 	sink = NULL;
+}
+
+/* Code that uses rbp as an ordinary register, as hand-written assembly
+ * may, calling malloc with a value near 2^64 in it: a frame-pointer walk
+ * must not follow it. */
+__attribute__((noinline)) static void *garbage_rbp_malloc(size_t n)
+{
+	void *p;
+
+	__asm__ volatile("mov %%rsp, %%rbx\n\t"
+			 "sub $128, %%rsp\n\t" /* past the red zone */
+			 "and $-16, %%rsp\n\t"
+			 "push %%rbp\n\t"
+			 "push %%rbp\n\t"
+			 "mov $-16, %%rbp\n\t"
+			 "call malloc@PLT\n\t"
+			 "pop %%rbp\n\t"
+			 "pop %%rbp\n\t"
+			 "mov %%rbx, %%rsp\n\t"
+			 : "=a"(p), "+D"(n)
+			 :
+			 : "rbx", "rcx", "rdx", "rsi", "r8", "r9", "r10", "r11",
+			   "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5",
+			   "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11",
+			   "xmm12", "xmm13", "xmm14", "xmm15", "memory", "cc");
+	return p;
 }
 
 static void *thread_main(void *arg)
@@ -157,6 +185,11 @@ int main(int argc, char **argv)
 		}
 		for (int k = 0; k < POOL; k++)
 			free(pool[k]);
+	} else if (!strcmp(mode, "badfp")) {
+		void *p = garbage_rbp_malloc(24);
+		memset(p, 1, 24);
+		sink = p;
+		sink = NULL;
 	} else if (!strcmp(mode, "closefds") && argc == 3) {
 		for (int fd = 3; fd < 65536; fd++)
 			close(fd);
