@@ -150,10 +150,11 @@ static int children(void)
 	}
 	pid_t pid;
 	char *argv[] = { "sh", "-c", "echo spawned; exit 3", NULL };
+	/* Our buffered lines first, or the child's echo races them. */
+	fflush(stdout);
 	if (posix_spawn(&pid, "/bin/sh", NULL, NULL, argv, environ) != 0)
 		return 1;
 	int st;
-	fflush(stdout);
 	waitpid(pid, &st, 0);
 	printf("posix_spawn: status %d\n", WEXITSTATUS(st));
 	return 0;
