@@ -18,5 +18,4 @@ refsweep_SOURCES = \
 refsweep_CPPFLAGS = $(AM_CPPFLAGS) $(RS_PATH_CPPFLAGS)
 refsweep_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) $(LIBDW_CFLAGS) $(ANALYZER_SAN_CFLAGS)
 refsweep_LDADD = $(JANSSON_LIBS) $(LIBDW_LIBS) -lstdc++
-refsweep_LDFLAGS = $(ANALYZER_SAN_CFLAGS)
 dist_man_MANS += docs/refsweep.1

@@ -12,7 +12,7 @@
  * relocated install, else the configured pkglibdir; --shim overrides.
  *
  * Must never: swallow the program's exit status or a signal meant for it,
- * or write into a directory that already holds traces of another run.
+ * or mix the traces of two runs in one directory.
  */
 #define _GNU_SOURCE 1
 #include "config.h"
@@ -124,27 +124,57 @@ static char *find_shim(void)
 	return xstrdup(RS_PKGLIBDIR "/" SHIM_NAME);
 }
 
-static bool dir_has_traces(const char *path)
+/* A directory reused for a new run: the previous run's traces and run
+ * record would mix with the new ones, so they go (only those files). */
+static int clear_previous_run(const char *path)
 {
 	DIR *d = opendir(path);
 	struct dirent *de;
-	bool found = false;
+	int n = 0;
 
-	if (!d)
-		return false;
-	while (!found && (de = readdir(d))) {
-		size_t n = strlen(de->d_name);
+	if (!d) {
+		rs_err("%s: %s", path, strerror(errno));
+		return -1;
+	}
+	while ((de = readdir(d))) {
+		size_t len = strlen(de->d_name);
+		bool trace = len > 4 && !strcmp(de->d_name + len - 4,
+						RS_TRACE_SUFFIX);
 
-		found = n > 4 && !strcmp(de->d_name + n - 4, RS_TRACE_SUFFIX);
+		if (!trace && strcmp(de->d_name, "run.json"))
+			continue;
+		if (unlinkat(dirfd(d), de->d_name, 0) < 0) {
+			rs_err("%s/%s: cannot remove the previous run's file: "
+			       "%s", path, de->d_name, strerror(errno));
+			closedir(d);
+			return -1;
+		}
+		n += trace;
 	}
 	closedir(d);
-	return found;
+	if (n)
+		rs_note("%s: replaced the %d traces of a previous run", path, n);
+	return 0;
+}
+
+/* mkdir -p for the directories above the run directory. */
+static void make_parents(const char *path)
+{
+	char *p = xstrdup(path);
+
+	for (char *s = strchr(p + 1, '/'); s; s = strchr(s + 1, '/')) {
+		*s = 0;
+		mkdir(p, 0755);
+		*s = '/';
+	}
+	free(p);
 }
 
 static int make_dir(const char *path)
 {
 	struct stat st;
 
+	make_parents(path);
 	if (mkdir(path, 0700) == 0)
 		return 0;
 	if (errno != EEXIST) {
@@ -156,12 +186,7 @@ static int make_dir(const char *path)
 		rs_err("%s: exists and is not a directory", path);
 		return -1;
 	}
-	if (dir_has_traces(path)) {
-		rs_err("%s: already holds traces (*%s) of another run; remove "
-		       "them or choose another -o", path, RS_TRACE_SUFFIX);
-		return -1;
-	}
-	return 0;
+	return clear_previous_run(path);
 }
 
 static void write_run_json(const char *dir, char **argv, pid_t pid,

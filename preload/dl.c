@@ -62,6 +62,11 @@ static RS_TLS struct {
 static RS_TLS unsigned next_range;
 static uint32_t cache_gen = 1;
 
+/* dl_frame_rule's answers by return address: ra << 17 | off << 1 | 1, with
+ * off 0xffff for "not rsp-based". */
+#define RULES 8192
+static uint64_t rules[RULES];
+
 /* ------------------------------------------------------------------ */
 /* Frame pointers, from the eh_frame                                   */
 
@@ -143,11 +148,40 @@ static bool encoded(struct cursor *c, uint8_t enc, uintptr_t datarel,
 	return !c->bad;
 }
 
-/* 1 if the FDE's CFA is ever defined on rbp (the function sets up a frame
- * pointer), 0 if it makes a frame on rsp only, 2 if it makes none (leaf
- * code, PLT stubs: no saved frame pointer to misread), -1 if it cannot be
- * read. */
-static int fde_keeps_fp(const uint8_t *fde, uintptr_t lo, uintptr_t hi)
+/* One FDE with its CIE, as far as the frame rules need them. */
+struct fde_info {
+	const uint8_t *cie_insns, *cie_end; /* the CIE's initial rules */
+	const uint8_t *insns, *end;         /* the FDE's own rules */
+	uintptr_t pc_begin, pc_range;
+	uint64_t code_align;
+	int64_t data_align;
+	bool signal;                        /* 'S': a signal trampoline */
+};
+
+static int64_t sleb(struct cursor *c)
+{
+	int64_t v = 0;
+	unsigned shift = 0;
+	uint8_t b;
+
+	do {
+		if (c->p >= c->end) {
+			c->bad = true;
+			return 0;
+		}
+		b = *c->p++;
+		if (shift < 64)
+			v |= (int64_t)((uint64_t)(b & 0x7f) << shift);
+		shift += 7;
+	} while (b & 0x80);
+	if (shift < 64 && (b & 0x40))
+		v |= -((int64_t)1 << shift);
+	return v;
+}
+
+/* Reads the FDE at fde (and its CIE) within [lo, hi). */
+static bool read_fde(const uint8_t *fde, uintptr_t lo, uintptr_t hi,
+		     struct fde_info *out)
 {
 	struct cursor c = { fde, (const uint8_t *)hi, false };
 	uint32_t len, cie_off, clen;
@@ -155,29 +189,30 @@ static int fde_keeps_fp(const uint8_t *fde, uintptr_t lo, uintptr_t hi)
 	bool z = false;
 
 	if ((uintptr_t)fde < lo || (uintptr_t)fde + 8 > hi)
-		return -1;
+		return false;
 	len = (uint32_t)fixed(&c, 4);
 	if (len == 0 || len == 0xffffffffu || (uintptr_t)fde + 4 + len > hi)
-		return -1;
+		return false;
 	c.end = fde + 4 + len;
 	cie_off = (uint32_t)fixed(&c, 4);
 	const uint8_t *cie = fde + 4 - cie_off;
 	if ((uintptr_t)cie < lo || (uintptr_t)cie + 9 > hi)
-		return -1;
+		return false;
 	struct cursor k = { cie, (const uint8_t *)hi, false };
 	clen = (uint32_t)fixed(&k, 4);
 	if (clen == 0 || clen == 0xffffffffu || (uintptr_t)cie + 4 + clen > hi)
-		return -1;
+		return false;
 	k.end = cie + 4 + clen;
 	if ((uint32_t)fixed(&k, 4) != 0)
-		return -1;
+		return false;
 	uint8_t version = (uint8_t)fixed(&k, 1);
 	const char *aug = (const char *)k.p;
 	while (k.p < k.end && *k.p)
 		k.p++;
 	skip(&k, 1);
-	uleb(&k);                      /* code alignment */
-	uleb(&k);                      /* data alignment (sleb, skipped) */
+	out->code_align = uleb(&k);
+	out->data_align = sleb(&k);
+	out->signal = false;
 	if (version == 1)
 		skip(&k, 1);
 	else
@@ -187,7 +222,7 @@ static int fde_keeps_fp(const uint8_t *fde, uintptr_t lo, uintptr_t hi)
 		uint64_t alen = uleb(&k);
 		struct cursor a = { k.p, k.p + alen, false };
 		if (a.end > k.end)
-			return -1;
+			return false;
 		for (const char *s = aug + 1; *s; s++) {
 			uintptr_t ignored;
 			if (*s == 'R') {
@@ -195,26 +230,46 @@ static int fde_keeps_fp(const uint8_t *fde, uintptr_t lo, uintptr_t hi)
 			} else if (*s == 'P') {
 				uint8_t penc = (uint8_t)fixed(&a, 1);
 				if (!encoded(&a, penc & 0x7f, 0, &ignored))
-					return -1;
+					return false;
 			} else if (*s == 'L') {
 				skip(&a, 1);
-			} else if (*s != 'S') {
-				return -1;
+			} else if (*s == 'S') {
+				out->signal = true;
+			} else {
+				return false;
 			}
 		}
 		if (a.bad)
-			return -1;
+			return false;
+		k.p = a.end;
 	} else if (aug[0]) {
-		return -1;
+		return false;
 	}
 	if (k.bad)
-		return -1;
-	uintptr_t pc_begin, pc_range;
-	if (!encoded(&c, fde_enc, 0, &pc_begin) ||
-	    !encoded(&c, fde_enc & 0x0f, 0, &pc_range))
-		return -1;
+		return false;
+	out->cie_insns = k.p;
+	out->cie_end = k.end;
+	if (!encoded(&c, fde_enc, 0, &out->pc_begin) ||
+	    !encoded(&c, fde_enc & 0x0f, 0, &out->pc_range))
+		return false;
 	if (z)
 		skip(&c, uleb(&c));
+	out->insns = c.p;
+	out->end = c.end;
+	return !c.bad;
+}
+
+/* 1 if the FDE's CFA is ever defined on rbp (the function sets up a frame
+ * pointer), 0 if it makes a frame on rsp only, 2 if it makes none (leaf
+ * code, PLT stubs: no saved frame pointer to misread), -1 if it cannot be
+ * read. */
+static int fde_keeps_fp(const uint8_t *fde, uintptr_t lo, uintptr_t hi)
+{
+	struct fde_info f;
+
+	if (!read_fde(fde, lo, hi, &f))
+		return -1;
+	struct cursor c = { f.insns, f.end, false };
 	bool frame = false;
 	while (c.p < c.end && !c.bad) {
 		uint8_t op = *c.p++;
@@ -264,6 +319,93 @@ static int fde_keeps_fp(const uint8_t *fde, uintptr_t lo, uintptr_t hi)
 		}
 	}
 	return c.bad ? -1 : frame ? 0 : 2;
+}
+
+/* The CFA rule in force at pc: true if it is rsp + *off (the frame's
+ * layout then depends on rsp alone). Runs the CIE's and the FDE's rules up
+ * to pc; anything unusual (expressions, set_loc, deep state stacks)
+ * answers false. */
+static bool cfa_rule(const struct fde_info *f, uintptr_t pc, int64_t *off)
+{
+	struct { uint64_t reg; int64_t off; } cfa = { 7, 8 }, saved[8];
+	unsigned depth = 0;
+	uintptr_t loc = f->pc_begin;
+
+	for (int part = 0; part < 2; part++) {
+		struct cursor c = { part ? f->insns : f->cie_insns,
+				    part ? f->end : f->cie_end, false };
+		while (c.p < c.end && !c.bad) {
+			uint8_t op = *c.p++;
+			uint64_t delta = 0;
+			switch (op >> 6) {
+			case 1: delta = op & 0x3f; break;
+			case 2: uleb(&c); continue;
+			case 3: continue;
+			}
+			if (!delta) {
+				switch (op) {
+				case 0x00: break;
+				case 0x02: delta = fixed(&c, 1) & 0xff; break;
+				case 0x03: delta = fixed(&c, 2) & 0xffff; break;
+				case 0x04: delta = fixed(&c, 4) & 0xffffffffu; break;
+				case 0x05: case 0x09: case 0x14: case 0x2f:
+					uleb(&c);
+					uleb(&c);
+					break;
+				case 0x11: case 0x15:
+					uleb(&c);
+					sleb(&c);
+					break;
+				case 0x06: case 0x07: case 0x08: case 0x2e:
+					uleb(&c);
+					break;
+				case 0x0a:
+					if (depth == 8)
+						return false;
+					saved[depth++] = cfa;
+					break;
+				case 0x0b:
+					if (!depth)
+						return false;
+					cfa = saved[--depth];
+					break;
+				case 0x0c:
+					cfa.reg = uleb(&c);
+					cfa.off = (int64_t)uleb(&c);
+					break;
+				case 0x0d:
+					cfa.reg = uleb(&c);
+					break;
+				case 0x0e:
+					cfa.off = (int64_t)uleb(&c);
+					break;
+				case 0x12:
+					cfa.reg = uleb(&c);
+					cfa.off = sleb(&c) * f->data_align;
+					break;
+				case 0x13:
+					cfa.off = sleb(&c) * f->data_align;
+					break;
+				case 0x10: case 0x16:
+					uleb(&c);
+					skip(&c, uleb(&c));
+					break;
+				default: /* set_loc, def_cfa_expression, ... */
+					return false;
+				}
+			}
+			if (delta) {
+				loc += delta * f->code_align;
+				if (loc > pc)
+					goto done;
+			}
+		}
+		if (c.bad)
+			return false;
+	}
+done:
+	*off = cfa.off;
+	return cfa.reg == 7 && cfa.off >= 8 && cfa.off < 0xffff;
 }
 
 /* Samples up to 256 functions of the object through its eh_frame_hdr
@@ -443,6 +585,10 @@ static int sync_one(struct dl_phdr_info *info, size_t size, void *data)
 	m->emitted_gen = m->unload_gen = 0;
 	build_id(m, info);
 	m->fp = seg_hi && probe_fp(eh, eh_len, seg_lo, seg_hi);
+	m->eh_hdr = seg_hi ? eh : NULL;
+	m->eh_len = eh_len;
+	m->seg_lo = seg_lo;
+	m->seg_hi = seg_hi;
 	seen[n_mods] = epoch;
 	__atomic_store_n(&n_mods, n_mods + 1, __ATOMIC_RELEASE);
 	st->changed = true;
@@ -499,8 +645,12 @@ bool dl_sync(void)
 			st.changed = true;
 		}
 	}
-	if (st.changed)
+	if (st.changed) {
+		/* Code may now live where other code was. */
+		for (size_t i = 0; i < RULES; i++)
+			__atomic_store_n(&rules[i], 0, __ATOMIC_RELAXED);
 		__atomic_store_n(&cache_gen, cache_gen + 1, __ATOMIC_RELEASE);
+	}
 	rs_leave();
 	return st.changed;
 }
@@ -541,6 +691,73 @@ int dl_pc_keeps_fp(uintptr_t pc)
 	ranges[k].gen = g;
 	ranges[k].state = state;
 	return state;
+}
+
+uint32_t dl_generation(void)
+{
+	return __atomic_load_n(&cache_gen, __ATOMIC_ACQUIRE);
+}
+
+/* The FDE covering pc, by binary search of the eh_frame_hdr table. */
+static bool find_fde(const struct rs_module *m, uintptr_t pc,
+		     struct fde_info *f)
+{
+	const uint8_t *hdr = m->eh_hdr;
+	struct cursor c = { hdr, hdr + m->eh_len, false };
+	uintptr_t eh_frame, n;
+
+	if (!hdr || m->eh_len < 12 || hdr[0] != 1 || hdr[3] != 0x3b)
+		return false;
+	skip(&c, 4);
+	if (!encoded(&c, hdr[1], (uintptr_t)hdr, &eh_frame) ||
+	    !encoded(&c, hdr[2], (uintptr_t)hdr, &n) || !n ||
+	    (uintptr_t)c.p + n * 8 > (uintptr_t)hdr + m->eh_len)
+		return false;
+	const uint8_t *table = c.p;
+	int64_t want = (int64_t)(pc - (uintptr_t)hdr);
+	uint64_t lo = 0, hi = n;
+	while (hi - lo > 1) {
+		uint64_t mid = (lo + hi) / 2;
+		int32_t start;
+		prim_memcpy(&start, table + mid * 8, 4);
+		if (start <= want)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	int32_t start, off;
+	prim_memcpy(&start, table + lo * 8, 4);
+	prim_memcpy(&off, table + lo * 8 + 4, 4);
+	if (start > want || !read_fde(hdr + off, m->seg_lo, m->seg_hi, f))
+		return false;
+	return pc >= f->pc_begin && pc < f->pc_begin + f->pc_range &&
+	       !f->signal;
+}
+
+bool dl_frame_rule(uintptr_t ra, uint32_t *off)
+{
+	uint64_t *slot = &rules[(ra ^ (ra >> 13)) & (RULES - 1)];
+	uint64_t e = __atomic_load_n(slot, __ATOMIC_RELAXED);
+	int64_t k = 0xffff;
+
+	if (RS_UNLIKELY((e >> 17) != ra || !(e & 1))) {
+		struct fde_info f;
+		for (uint32_t i = dl_count(); i-- > 0;) {
+			const struct rs_module *m = &mods[i];
+			if (ra >= m->lo && ra < m->hi &&
+			    !__atomic_load_n(&m->dead, __ATOMIC_ACQUIRE)) {
+				/* ra - 1: the call, not what follows it */
+				if (!find_fde(m, ra - 1, &f) ||
+				    !cfa_rule(&f, ra - 1, &k))
+					k = 0xffff;
+				break;
+			}
+		}
+		e = (uint64_t)ra << 17 | (uint64_t)k << 1 | 1;
+		__atomic_store_n(slot, e, __ATOMIC_RELAXED);
+	}
+	*off = (uint32_t)((e >> 1) & 0xffff);
+	return *off != 0xffff;
 }
 
 /* ------------------------------------------------------------------ */

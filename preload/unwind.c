@@ -188,13 +188,105 @@ static RS_NOINLINE uint32_t unw_capture(uintptr_t *out, uint32_t max,
 	return n;
 }
 
+/* Stacks libunwind found, remembered per thread by (return address,
+ * stack pointer of the caller) with where each return address sits
+ * relative to that stack pointer. A hit re-reads those slots: if every
+ * one still holds the same return address, libunwind would find the same
+ * stack, because every frame of it computes its canonical frame address
+ * from rsp alone (dl_frame_rule, from the unwind tables), so the same pc
+ * at the same rsp puts the next return address in the same slot. Stacks
+ * through any other kind of frame are never remembered. */
+#define CACHED 32
+#define MAX_CACHED_FRAMES 32
+static RS_TLS struct cached_stack {
+	uintptr_t ra, sp0;
+	uintptr_t last;       /* what the slot after the last frame held */
+	uint32_t id, gen;
+	uint16_t n;
+	bool has_last;        /* off[n] and last are to be checked */
+	uint32_t off[MAX_CACHED_FRAMES + 1];
+} cached[CACHED];
+
+static struct cached_stack *cache_slot(uintptr_t ra, uintptr_t sp0)
+{
+	uint64_t h = (ra ^ (sp0 << 7)) * 0x9e3779b97f4a7c15ull;
+
+	return &cached[h >> 59 & (CACHED - 1)];
+}
+
+static uint32_t cache_find(uintptr_t ra, uintptr_t sp0, uintptr_t hi)
+{
+	struct cached_stack *e = cache_slot(ra, sp0);
+	const uintptr_t *f;
+	uint32_t n;
+
+	if (e->ra != ra || e->sp0 != sp0 || !e->id ||
+	    e->gen != dl_generation())
+		return 0;
+	f = stackdepot_frames(e->id, &n);
+	if (!f || n != e->n)
+		return 0;
+	for (uint32_t i = 1; i <= n; i++) {
+		if (i == n && !e->has_last)
+			break;
+		uintptr_t slot = sp0 + e->off[i];
+		if (slot > hi - sizeof(uintptr_t))
+			return 0;
+		if (*(const uintptr_t *)slot != (i < n ? f[i] : e->last))
+			return 0;
+	}
+	return e->id;
+}
+
+static void cache_fill(uintptr_t ra, uintptr_t sp0, uintptr_t hi,
+		       const uintptr_t *f, uint32_t n, bool more, uint32_t id)
+{
+	struct cached_stack *e = cache_slot(ra, sp0);
+	uintptr_t sp = sp0;
+
+	if (!id || n > MAX_CACHED_FRAMES)
+		return;
+	/* A signal handler in this thread must not find it half written. */
+	e->id = 0;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	e->has_last = false;
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t k;
+		if (!dl_frame_rule(f[i], &k)) {
+			/* libunwind stopped at a frame it could not read:
+			 * the same pc stops it again. */
+			if (i == n - 1 && !more)
+				break;
+			return;
+		}
+		uintptr_t slot = sp + k - sizeof(uintptr_t);
+		if (slot < sp0 || slot > hi - sizeof(uintptr_t))
+			return;
+		uintptr_t v = *(const uintptr_t *)slot;
+		if (i + 1 < n && v != f[i + 1])
+			return; /* not how libunwind saw it: leave it */
+		e->off[i + 1] = (uint32_t)(slot - sp0);
+		if (i + 1 == n) {
+			e->last = v;
+			e->has_last = true;
+		}
+		sp = slot + sizeof(uintptr_t);
+	}
+	e->ra = ra;
+	e->sp0 = sp0;
+	e->n = (uint16_t)n;
+	e->gen = dl_generation();
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	e->id = id;
+}
+
 RS_NOINLINE uint32_t unwind_capture(void *ra_ptr)
 {
 	uintptr_t frames[MAX_FRAMES + SHIM_FRAMES];
 	uintptr_t ra = (uintptr_t)ra_ptr;
 	uint32_t max = rs_opt.stack_depth, n = 0;
 	enum rs_unwind_mode mode = rs_opt.unwind;
-	bool more = false, fresh;
+	bool more = false, fresh, unw = false;
 	uint32_t id;
 
 	if (mode == RS_UNWIND_NONE || rs_in_shim || !ra)
@@ -202,26 +294,32 @@ RS_NOINLINE uint32_t unwind_capture(void *ra_ptr)
 	if (max > MAX_FRAMES)
 		max = MAX_FRAMES;
 	rs_enter();
+	uintptr_t *fp = __builtin_frame_address(0);
+	uintptr_t hi = stack_top((uintptr_t)fp);
+	uintptr_t *entry = hi ? entry_frame(fp, ra, hi) : NULL;
+	/* The caller's stack pointer once the allocator has returned. */
+	uintptr_t sp0 = entry ? (uintptr_t)(entry + 2) : 0;
 	if (mode != RS_UNWIND_LIBUNWIND &&
-	    (mode == RS_UNWIND_FP || dl_pc_keeps_fp(ra) == 1)) {
-		uintptr_t *fp = __builtin_frame_address(0);
-		uintptr_t hi = stack_top((uintptr_t)fp);
-		uintptr_t *entry = hi ? entry_frame(fp, ra, hi) : NULL;
-		if (entry) {
-			frames[0] = ra;
-			n = fp_walk(frames, max, entry, hi,
-				    mode != RS_UNWIND_FP, &more);
-		}
+	    (mode == RS_UNWIND_FP || dl_pc_keeps_fp(ra) == 1) && entry) {
+		frames[0] = ra;
+		n = fp_walk(frames, max, entry, hi, mode != RS_UNWIND_FP,
+			    &more);
+	}
+	if (!n && mode == RS_UNWIND_FP) {
+		frames[0] = ra;
+		n = 1;
 	}
 	if (!n) {
-		if (mode == RS_UNWIND_FP) {
-			frames[0] = ra;
-			n = 1;
-		} else {
-			n = unw_capture(frames, max, ra, &more);
+		if (entry && (id = cache_find(ra, sp0, hi))) {
+			rs_leave();
+			return id;
 		}
+		n = unw_capture(frames, max, ra, &more);
+		unw = true;
 	}
 	id = stackdepot_intern(frames, n, more, &fresh);
+	if (unw && entry && n > 1)
+		cache_fill(ra, sp0, hi, frames, n, more, id);
 	/* A new stack through an object loaded since the last look (dlopen
 	 * is not wrapped): record the object now, while it is loaded. */
 	if (fresh) {

@@ -54,6 +54,9 @@ struct rs_module {
 	bool main;              /* the executable */
 	bool fp;                /* its code keeps frame pointers (eh_frame) */
 	bool dead;              /* dlclose'd */
+	const uint8_t *eh_hdr;  /* .eh_frame_hdr, NULL when none */
+	size_t eh_len;
+	uintptr_t seg_lo, seg_hi; /* the segment that holds it */
 	/* writer bookkeeping, per trace generation */
 	uint32_t emitted_gen, unload_gen;
 };
@@ -65,6 +68,12 @@ struct rs_module *dl_module(uint32_t i) RS_HIDDEN;
 /* Does the code at pc keep frame pointers? 1 yes, 0 no, -1 pc is in no
  * known object. Lock-free, cached per thread. */
 int dl_pc_keeps_fp(uintptr_t pc) RS_HIDDEN;
+/* For a return address ra: true if the caller's frame at the call is
+ * rsp + *off (its layout depends on rsp alone, from its unwind tables).
+ * Lock-free, cached. */
+bool dl_frame_rule(uintptr_t ra, uint32_t *off) RS_HIDDEN;
+/* Changes whenever the module table does. */
+uint32_t dl_generation(void) RS_HIDDEN;
 /* Resolves the real exec/dlopen functions and remembers the preload
  * environment; called from writer_init. */
 void dl_init(void) RS_HIDDEN;

@@ -39,6 +39,7 @@
 #define BUF_CAP ((size_t)1 << 20)
 #define FLUSH_AT ((size_t)64 << 10)
 #define FLUSH_WAIT_NS 1000000000ull
+#define BLOCKED_NS 10000000ull
 #define START_CAP ((size_t)256 << 10)
 #define ARGV_CAP ((size_t)64 << 10)
 #define PATH_CAP 4096
@@ -277,6 +278,8 @@ static struct {
 	bool dead;               /* the output failed for good */
 	bool ended;              /* this image wrote its exit event */
 	bool opened;             /* a trace was opened (not failed) */
+	bool gave_up;            /* a flush timed out on a stalled reader */
+	uint64_t blocked_until;  /* output full: no new try before then */
 	pid_t pid;               /* the process this stream belongs to */
 	uint64_t dropped;
 	char name[PATH_CAP];     /* the trace file's path, "" for fd=N */
@@ -437,8 +440,11 @@ static bool drain_locked(void)
 		while (w.out_off < w.out_len && !w.dead) {
 			long r = raw_write(w.out + w.out_off,
 					   w.out_len - w.out_off);
-			if (r == -EAGAIN)
+			if (r == -EAGAIN) {
+				w.blocked_until = prim_now_ns() + BLOCKED_NS;
 				return false;
+			}
+			w.blocked_until = 0;
 			if (r <= 0) {
 				output_failed(r ? r : -EIO);
 				break;
@@ -488,6 +494,11 @@ static void io_unlock(void)
 
 static void pump(bool wait)
 {
+	/* A full pipe is not retried on every event (a failing write per
+	 * event would slow the program down more than the loss). */
+	uint64_t until = __atomic_load_n(&w.blocked_until, __ATOMIC_RELAXED);
+	if ((!wait || w.kind != K_FILE) && until && prim_now_ns() < until)
+		return;
 	for (;;) {
 		if (!io_lock(wait && w.kind == K_FILE))
 			return;
@@ -584,8 +595,12 @@ void writer_flush(void)
 			return;
 		if (after != before)
 			last_progress = prim_now_ns();
-		if (prim_now_ns() - last_progress > FLUSH_WAIT_NS) {
-			/* A reader that stopped reading: give up, counted. */
+		/* A reader that stopped reading: give up, counted, and do
+		 * not wait for it again (the exit path flushes more than
+		 * once). */
+		if (w.gave_up ||
+		    prim_now_ns() - last_progress > FLUSH_WAIT_NS) {
+			w.gave_up = true;
 			if (!io_lock(true))
 				return;
 			if (wlock()) {
@@ -1031,7 +1046,8 @@ static bool open_stream(pid_t forked_from, const char *parent_image)
 
 	exec_from[0] = 0;
 	w.in_len = w.out_len = w.out_off = 0;
-	w.urgent = w.dead = w.ended = false;
+	w.urgent = w.dead = w.ended = w.gave_up = false;
+	w.blocked_until = 0;
 	if (rs_opt.fd >= 0 && !forked_from) {
 		long fl = prim_syscall(SYS_fcntl, rs_opt.fd, F_GETFL, 0);
 		w.name[0] = 0;

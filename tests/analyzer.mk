@@ -31,3 +31,9 @@ EXTRA_DIST += $(ANALYZER_TESTS) tests/analyzer/lib.sh tests/analyzer/golden \
 	tests/analyzer/junit.xsd tests/analyzer/sarif-validate.py \
 	tests/analyzer/get-sarif-schema.sh tests/analyzer/norm.jq \
 	tests/fuzz/fuzz_reader.c tests/fuzz/run-fuzz.sh tests/fuzz/corpus
+
+# configure --enable-valgrind: every refsweep the analyzer's tests start
+# runs under memcheck (tests/analyzer/lib.sh reads RS_VALGRIND).
+if ENABLE_VALGRIND
+AM_TESTS_ENVIRONMENT += RS_VALGRIND=1; export RS_VALGRIND;
+endif

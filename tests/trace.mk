@@ -22,6 +22,7 @@ tests_trace_libtraceplug_nofp_la_LDFLAGS = -module -avoid-version -rpath /nowher
 TRACE_TESTS = tests/trace/single.sh tests/trace/threads.sh \
 	tests/trace/fork.sh tests/trace/exec.sh tests/trace/dlopen.sh \
 	tests/trace/stacks.sh tests/trace/pipe.sh tests/trace/output.sh \
-	tests/trace/options.sh tests/trace/all.sh tests/trace/json.sh
+	tests/trace/options.sh tests/trace/all.sh tests/trace/json.sh \
+	tests/trace/real.sh
 TESTS += $(TRACE_TESTS)
 EXTRA_DIST += $(TRACE_TESTS) tests/trace/lib.sh tests/trace/measure.sh

@@ -59,6 +59,23 @@ rm -f "$T/tg"
 rc 0 "$RS" report -f json "$T/changed"
 t "missing binary warned" jq -e 'any(.warnings[]; test("tg: cannot read symbols"))' "$T/out"
 
+# Separate debug info: a stripped binary with a .gnu_debuglink to its
+# symbols and DWARF still gives functions, files and lines.
+if command -v objcopy >/dev/null && command -v strip >/dev/null; then
+	mkdir "$T/sd"
+	cp "$TG" "$T/sd/tg"
+	objcopy --only-keep-debug "$T/sd/tg" "$T/sd/tg.debug"
+	strip --strip-all "$T/sd/tg"
+	objcopy --add-gnu-debuglink="$T/sd/tg.debug" "$T/sd/tg"
+	t "stripped for real" sh -c "! nm '$T/sd/tg' >/dev/null 2>&1 || [ -z \"\$(nm '$T/sd/tg' 2>/dev/null)\" ]"
+	rc 23 "$RS" run -q --shim "$SHIM" -o "$T/stripped" -- "$T/sd/tg" basic
+	rc 0 "$RS" report -f json "$T/stripped"
+	t "separate debug info used" jq -e '[.leaks[].stack[0] | .function + "@" + (.file | split("/") | last)]
+	  | index("make_definite@tracegen.c") != null' "$T/out"
+else
+	echo "note: objcopy/strip missing, separate debug info not tested"
+fi
+
 # -o FILE writes the report there.
 rc 0 "$RS" report -f json -o "$T/r.json" "$T/basic"
 t "-o FILE" jq -e '.summary.cycle.bytes == 96' "$T/r.json"

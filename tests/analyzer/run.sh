@@ -47,10 +47,15 @@ t "126 says why" has "$T/err" "notexec: Permission denied"
 : >afile
 rc 2 "$RS" run -q --shim "$SHIM" -o afile -- "$TG" exit 0
 t "not a directory" has "$T/err" "afile: exists and is not a directory"
-rc 2 "$RS" run -q --shim "$SHIM" -o d1 -- "$TG" exit 0
-t "directory with traces refused" has "$T/err" "d1: already holds traces"
+echo keep >d1/notes.txt
+rc 0 "$RS" run --shim "$SHIM" -o d1 -- "$TG" exit 0
+t "previous run replaced" has "$T/err" "d1: replaced the 1 traces of a previous run"
+t "only the new run left" sh -c "[ \$(ls d1/*.rsj | wc -l) = 1 ] && jq -e '.argv[1] == \"exit\"' d1/run.json >/dev/null"
+t "other files kept" [ -f d1/notes.txt ]
 mkdir empty
 rc 0 "$RS" run -q --shim "$SHIM" -o empty -- "$TG" exit 0
+rc 0 "$RS" run -q --shim "$SHIM" -o new/parent/dir -- "$TG" exit 0
+t "parents made, run directory 0700" [ "$(stat -c %a new/parent/dir)" = 700 ]
 rc 2 "$RS" run -q --shim "$T/no-shim.so" -o d10 -- "$TG" exit 0
 t "missing shim named" has "$T/err" "no-shim.so: cannot read the shim"
 rc 2 "$RS" run -q --shim "$SHIM"

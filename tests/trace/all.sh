@@ -7,7 +7,7 @@
 run_shim "dir=$work/run,trace=all" "$tracee" spam 20000
 [ $status -eq 0 ] || fail "status $status"
 f=$work/run/$(traces "$work/run" | head -1)
-valid "$f" --exit return --expect alloc --expect free
+valid "$f" --exit return --expect alloc --expect free --pairs
 allocs=$(grep -c '"ev":"alloc"' "$f")
 frees=$(grep -c '"ev":"free"' "$f")
 [ "$allocs" -ge 20000 ] || fail "$allocs alloc events for 20000 mallocs"
@@ -19,7 +19,7 @@ rm -rf "$work/run"
 run_shim "dir=$work/run,trace=all" "$tracee" grow 2000
 [ $status -eq 0 ] || fail "grow: status $status"
 f=$work/run/$(traces "$work/run" | head -1)
-valid "$f" --exit return --expect realloc
+valid "$f" --exit return --expect realloc --pairs
 n=$(grep -c '"ev":"realloc"' "$f")
 [ "$n" -eq 2000 ] || fail "$n realloc events for 2000 reallocs"
 
@@ -29,7 +29,11 @@ rm -rf "$work/run"
 REFSWEEP_OPTIONS="dir=$work/run,trace=all" LD_PRELOAD="$shim" \
 	"$tracee" spam 1000000000 >/dev/null &
 pid=$!
-sleep 1
+# a few MiB into it (a bigger trace only makes validating slower)
+for i in $(seq 100); do
+	[ "$(cat "$work"/run/*.rsj 2>/dev/null | wc -c)" -gt 4000000 ] && break
+	sleep 0.05
+done
 kill -9 $pid
 wait $pid 2>/dev/null
 f=$work/run/$(traces "$work/run" | head -1)
