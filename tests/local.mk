@@ -10,10 +10,10 @@ noinst_HEADERS += tests/check.h
 
 TESTS += tests/checksrc.sh tests/arena/api.sh tests/arena/threads.sh \
 	tests/arena/shadow.sh tests/real/real-programs.sh \
-	tests/real/real-programs-sweep.sh
+	tests/real/real-programs-sweep.sh tests/real/real-leaks.sh
 EXTRA_DIST += tests/checksrc.sh tests/arena/with-shim.sh tests/arena/api.sh \
 	tests/arena/threads.sh tests/arena/shadow.sh tests/real/real-programs.sh \
-	tests/real/real-programs-sweep.sh tests/real/workload.py \
+	tests/real/real-programs-sweep.sh tests/real/real-leaks.sh tests/real/workload.py \
 	tests/real/workload.sql tests/real/workload.c
 CLEANFILES += -r tests/traces
 
