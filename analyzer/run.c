@@ -3,6 +3,7 @@
  * directory, preloads the shim into PROGRAM through LD_PRELOAD (after
  * nothing, before what the user had), hands the shim its options through
  * REFSWEEP_OPTIONS (the user's first, run's flags after, dir= last),
+ * makes CPython allocate with malloc unless told otherwise,
  * forwards the signals a user sends to stop it, waits, writes run.json (how
  * the root process ended, which the traces cannot say when it was killed),
  * prints the report on stderr and exits with the status docs/cli.md gives.
@@ -470,6 +471,11 @@ static int run_program(struct run *c, int *status, struct timespec *t0,
 		close(pfd[0]);
 		setenv("LD_PRELOAD", c->preload, 1);
 		setenv(RS_ENV_OPTIONS, c->envopts, 1);
+		/* CPython keeps small objects in anonymous maps that are no
+		 * roots, so blocks only they point at would look lost; with
+		 * malloc every object is a block the sweep sees. The user's
+		 * own setting wins (docs/cli.md). */
+		setenv("PYTHONMALLOC", "malloc", 0);
 		execvp(c->prog[0], c->prog);
 		e = errno;
 		if (write(pfd[1], &e, sizeof(e)) < 0)

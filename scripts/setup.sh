@@ -7,10 +7,12 @@ top=$(cd "$(dirname "$0")" && pwd)
 build="$top/_build"
 
 # The build needs the first line; the test suite runs real programs and the
-# peers refsweep is cross-checked against (second line), and fuzzes the
-# trace reader with clang's libFuzzer (third).
+# peers refsweep is cross-checked against (second line), checks reports with
+# jq, xmllint and a JSON schema validator (third), and fuzzes the trace
+# reader with clang's libFuzzer (fourth).
 RS_PACKAGES="autoconf automake libtool pkg-config make gcc libunwind-dev libjansson-dev libdw-dev libelf-dev
  python3 perl sqlite3 tcl git bash bc valgrind liblsan0 strace gdb
+ jq libxml2-utils python3-jsonschema
  clang libclang-rt-14-dev"
 
 need_install() {
@@ -18,7 +20,7 @@ need_install() {
 		command -v "$tool" >/dev/null 2>&1 || return 0
 	done
 	pkg-config --exists libunwind jansson libdw 2>/dev/null || return 0
-	for tool in sqlite3 tclsh git valgrind strace clang bc; do
+	for tool in sqlite3 tclsh git valgrind strace clang bc jq xmllint; do
 		command -v "$tool" >/dev/null 2>&1 || return 0
 	done
 	[ -e /usr/lib/x86_64-linux-gnu/liblsan.so.0 ] || return 0
