@@ -392,6 +392,22 @@ static int run_parse(struct run *c, int argc, char **argv)
 }
 
 /* Makes the directory and the program's environment. */
+
+/* The shim splits REFSWEEP_OPTIONS at ',' and ':' and reads a backslash as
+ * "the next character is part of the value" (docs/options.md). */
+static char *escape_option_value(const char *v)
+{
+	char *out = xmalloc(2 * strlen(v) + 1), *o = out;
+
+	for (; *v; v++) {
+		if (*v == ',' || *v == ':' || *v == '\\')
+			*o++ = '\\';
+		*o++ = *v;
+	}
+	*o = 0;
+	return out;
+}
+
 static int run_prepare(struct run *c)
 {
 	if (!c->shim)
@@ -414,20 +430,16 @@ static int run_prepare(struct run *c)
 		       strerror(errno));
 		return -1;
 	}
-	if (strchr(c->absdir, ',') || strchr(c->absdir, ':')) {
-		rs_err("%s: the shim's options cannot carry a path with ',' "
-		       "or ':'; choose another -o", c->absdir);
-		return -1;
-	}
 	/* The user's REFSWEEP_OPTIONS first, run's flags after, dir= last:
 	 * later keys win in the shim. */
 	const char *old_opts = getenv(RS_ENV_OPTIONS);
 	const char *old_pre = getenv("LD_PRELOAD");
 	bool uo = old_opts && *old_opts, up = old_pre && *old_pre;
 
+	char *dir = escape_option_value(c->absdir);
 	c->envopts = xasprintf("%s%s%sdir=%s", uo ? old_opts : "",
-			       uo ? "," : "", c->opts.p ? c->opts.p : "",
-			       c->absdir);
+			       uo ? "," : "", c->opts.p ? c->opts.p : "", dir);
+	free(dir);
 	c->preload = xasprintf("%s%s%s", c->absshim, up ? ":" : "",
 			       up ? old_pre : "");
 	return 0;

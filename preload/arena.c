@@ -1166,7 +1166,13 @@ void arena_fork_child(void)
 		blocks++;
 		bytes += b.size;
 	}
+	/* Threads that do not exist here never folded their counts: take the
+	 * live totals as the truth and make the others agree with them. */
 	fold_counters(&tc);
+	if (totals.allocations < blocks)
+		totals.allocations = blocks;
+	if (totals.bytes_allocated < bytes)
+		totals.bytes_allocated = bytes;
 	totals.frees = totals.allocations - blocks;
 	totals.bytes_freed = totals.bytes_allocated - bytes;
 }

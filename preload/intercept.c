@@ -21,6 +21,7 @@
 #include <malloc.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #define EXPORT __attribute__((visibility("default")))
 #define PAGE_SIZE_ 4096
@@ -96,28 +97,38 @@ static inline void *alloc(size_t n, size_t align, bool zero, void *ra)
 	return p;
 }
 
-static RS_NOINLINE void free_slow(void *p, enum arena_free_result r,
-				  const struct arena_block *b)
+/* trace=all: the free event must be written while the block is still
+ * ours, or another thread handed the same address could write its alloc
+ * event first. */
+static RS_NOINLINE void trace_free(void *p)
 {
-	if (r == ARENA_FREED) {
-		if (b->flags & BLOCK_REPORTED)
-			sweep_late_free(b);
-		if (rs_opt.trace == RS_TRACE_ALL && !(b->flags & BLOCK_UNTRACKED))
-			writer_free_event(p);
-	}
-	/* Invalid, double and foreign frees are counted by the arena and
-	 * reported in the exit event; the program runs on as if the free had
-	 * not happened. */
+	struct arena_block b;
+	int saved = errno;
+
+	if (arena_block_at(p, &b) && !(b.flags & BLOCK_UNTRACKED))
+		writer_free_event(p);
+	errno = saved;
+}
+
+/* Invalid, double and foreign frees are counted by the arena and reported
+ * in the exit event; the program runs on as if the free had not happened.
+ * What is left here is a block a sweep had reported lost. */
+static RS_NOINLINE void late_free(const struct arena_block *b)
+{
+	int saved = errno;
+
+	sweep_late_free(b);
+	errno = saved;
 }
 
 static inline void release(void *p)
 {
 	struct arena_block b;
-	enum arena_free_result r = arena_free(p, &b);
 
-	if (RS_UNLIKELY(r != ARENA_FREED || (b.flags & BLOCK_REPORTED) ||
-			rs_opt.trace == RS_TRACE_ALL))
-		free_slow(p, r, &b);
+	if (RS_UNLIKELY(rs_opt.trace == RS_TRACE_ALL))
+		trace_free(p);
+	if (RS_UNLIKELY(arena_free(p, &b) == ARENA_FREED && (b.flags & BLOCK_REPORTED)))
+		late_free(&b);
 }
 
 EXPORT void *malloc(size_t n)

@@ -29,6 +29,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <sys/syscall.h>
+#include <unistd.h>
 
 RS_TLS int rs_in_shim;
 bool rs_ready;
@@ -132,7 +133,6 @@ __attribute__((constructor(101))) static void rs_constructor(void)
 	options_init();
 	unwind_init();
 	writer_init();
-	options_emit_warnings();
 	sweep_init();
 	thread_key_ok = pthread_key_create(&thread_key, thread_exit_cb) == 0;
 	if (pthread_atfork(fork_prepare, fork_parent, fork_child) != 0)

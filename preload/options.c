@@ -343,11 +343,6 @@ void options_emit_warnings(void)
 	}
 }
 
-unsigned options_warning_count(void)
-{
-	return n_warnings + n_lost_warnings;
-}
-
 void options_to_json(struct jbuf *jb)
 {
 	jb_open_obj(jb, "options");

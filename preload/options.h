@@ -48,7 +48,5 @@ void options_to_json(struct jbuf *jb) RS_HIDDEN;
 /* Added by the trace layer. */
 /* True when output= came from REFSWEEP_OPTIONS rather than the default. */
 extern bool rs_opt_output_set RS_HIDDEN;
-/* How many bad options options_init found (0 when all were good). */
-unsigned options_warning_count(void) RS_HIDDEN;
 
 #endif /* RS_OPTIONS_H */

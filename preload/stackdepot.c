@@ -56,6 +56,31 @@ static RS_TLS struct {
 /* Four independent lanes: one chain of multiplies over 32 frames was a
  * visible share of a capture. Each lane step is a bijection; the final
  * mix folds high bits into the low ones the buckets use. */
+/* Cheaper still: the very stack this thread had last time, compared
+ * frame by frame (exact) before any hashing. */
+#define LAST_MAX 32
+static RS_TLS struct {
+	uint32_t id, n;
+	bool truncated;
+	uintptr_t frames[LAST_MAX];
+} last;
+
+static void remember_last(const uintptr_t *frames, uint32_t n,
+			  bool truncated, uint32_t id)
+{
+	if (n > LAST_MAX)
+		return;
+	/* A signal handler in this thread must not find it half written. */
+	last.id = 0;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	for (uint32_t i = 0; i < n; i++)
+		last.frames[i] = frames[i];
+	last.n = n;
+	last.truncated = truncated;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	last.id = id;
+}
+
 static uint64_t hash_frames(const uintptr_t *f, uint32_t n, bool truncated)
 {
 	uint64_t l[4] = { 0x9e3779b97f4a7c15ull ^ n, 0xbf58476d1ce4e5b9ull,
@@ -116,6 +141,14 @@ static bool init_locked(void)
 uint32_t stackdepot_intern(const uintptr_t *frames, uint32_t n,
 			   bool truncated, bool *fresh)
 {
+	*fresh = false;
+	if (last.id && last.n == n && last.truncated == truncated) {
+		uint32_t i = 0;
+		while (i < n && last.frames[i] == frames[i])
+			i++;
+		if (i == n)
+			return last.id;
+	}
 	uint64_t h64 = hash_frames(frames, n, truncated);
 	uint32_t h = (uint32_t)h64;
 	uint32_t b = h & (N_BUCKETS - 1), id;
@@ -123,15 +156,17 @@ uint32_t stackdepot_intern(const uintptr_t *frames, uint32_t n,
 	bool full = false;
 	unsigned slot = (unsigned)(h64 >> 40) % RECENT;
 
-	*fresh = false;
-	if (RS_LIKELY(recent[slot].hash == h64 && recent[slot].id))
+	if (RS_LIKELY(recent[slot].hash == h64 && recent[slot].id)) {
+		remember_last(frames, n, truncated, recent[slot].id);
 		return recent[slot].id;
+	}
 	if (RS_LIKELY(__atomic_load_n(&ready, __ATOMIC_ACQUIRE))) {
 		id = find(__atomic_load_n(&heads[b], __ATOMIC_ACQUIRE), h,
 			  frames, n, truncated);
 		if (id) {
 			recent[slot].hash = h64;
 			recent[slot].id = id;
+			remember_last(frames, n, truncated, id);
 			return id;
 		}
 	}
@@ -165,6 +200,7 @@ uint32_t stackdepot_intern(const uintptr_t *frames, uint32_t n,
 	if (id) {
 		recent[slot].hash = h64;
 		recent[slot].id = id;
+		remember_last(frames, n, truncated, id);
 	}
 	if (full)
 		rs_degrade("unwind", "stack depot full: later new stacks "

@@ -9,7 +9,9 @@
  *   the first frame that returns into code without frame pointers (its
  *   saved frame pointer would be garbage);
  * - libunwind's unw_backtrace (local-only, its own per-thread cache)
- *   everywhere else.
+ *   everywhere else, in front of which each thread remembers recent
+ *   stacks with the stack slots their return addresses sit in (see
+ *   cached_stack: exact for frames whose layout depends on rsp alone).
  * Either way the frames inside the shim are dropped: a stack starts at the
  * allocator's return address in the program.
  *
@@ -118,7 +120,8 @@ static inline bool frame_ok(uintptr_t f, uintptr_t prev, uintptr_t hi)
 
 /* The frame-pointer walk. `fp` is the allocator entry's frame (the one
  * whose return address is out[0]); fills out[1..] and returns the count.
- * *more is set when frames remained past max. */
+ * checked: follow a frame only out of code that keeps frame pointers, out[0]
+ * being known to. *more is set when frames remained past max. */
 static uint32_t fp_walk(uintptr_t *out, uint32_t max, uintptr_t *fp,
 			uintptr_t hi, bool checked, bool *more)
 {
@@ -127,8 +130,9 @@ static uint32_t fp_walk(uintptr_t *out, uint32_t max, uintptr_t *fp,
 	*more = false;
 	for (;;) {
 		/* fp[0] is the saved frame pointer of the function out[n-1]
-		 * returns into: only meaningful if that function keeps one. */
-		if (checked && dl_pc_keeps_fp(out[n - 1]) != 1)
+		 * returns into: only meaningful if that function keeps one
+		 * (for out[0] the caller has asked already). */
+		if (checked && n > 1 && dl_pc_keeps_fp(out[n - 1]) != 1)
 			return n;
 		uintptr_t *next = (uintptr_t *)fp[0];
 		if (!frame_ok((uintptr_t)next, (uintptr_t)fp, hi))

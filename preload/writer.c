@@ -282,6 +282,7 @@ static struct {
 	uint64_t blocked_until;  /* output full: no new try before then */
 	pid_t pid;               /* the process this stream belongs to */
 	uint64_t dropped;
+	uint64_t sweeps;         /* sweep events written */
 	char name[PATH_CAP];     /* the trace file's path, "" for fd=N */
 	char *start_mem;         /* START_CAP bytes, for the start event */
 } w = { .fd = -1 };
@@ -551,20 +552,18 @@ static void append(const char *line, size_t n, bool bulk)
  * carries them out) and stack events (written before the event that
  * names them). They wait in the buffer like bulk events instead of
  * costing a write each. */
+static bool is_kind(const struct jbuf *jb, const char *kind)
+{
+	const char *ev = jb->p + 7; /* after {"ev":" */
+	size_t n = prim_strlen(kind);
+
+	return jb->len > 9 + n && !prim_strncmp(ev, kind, n) && ev[n] == '"';
+}
+
 static bool deferred(const struct jbuf *jb)
 {
-	static const char *const kinds[] = { RS_EV_LEAK, RS_EV_CYCLE,
-					     RS_EV_STACK };
-	const char *ev = jb->p + 7; /* after {"ev":" */
-
-	if (jb->len < 16)
-		return false;
-	for (size_t i = 0; i < RS_ARRAY_LEN(kinds); i++) {
-		size_t n = prim_strlen(kinds[i]);
-		if (!prim_strncmp(ev, kinds[i], n) && ev[n] == '"')
-			return true;
-	}
-	return false;
+	return is_kind(jb, RS_EV_LEAK) || is_kind(jb, RS_EV_CYCLE) ||
+	       is_kind(jb, RS_EV_STACK);
 }
 
 void writer_emit(const struct jbuf *jb)
@@ -573,6 +572,9 @@ void writer_emit(const struct jbuf *jb)
 		count_dropped(1);
 		return;
 	}
+	/* The exit event says how many sweeps this trace holds. */
+	if (is_kind(jb, RS_EV_SWEEP))
+		__atomic_fetch_add(&w.sweeps, 1, __ATOMIC_RELAXED);
 	append(jb->p, jb->len, deferred(jb));
 }
 
@@ -1165,6 +1167,7 @@ void writer_exit_event(const char *how, int status)
 	jb_u64(&jb, "foreign_frees", st.foreign_frees);
 	jb_u64(&jb, "events_dropped", writer_dropped());
 	jb_u64(&jb, "stacks", stackdepot_count());
+	jb_u64(&jb, "sweeps", __atomic_load_n(&w.sweeps, __ATOMIC_RELAXED));
 	jb_end(&jb);
 	append(jb.p, jb.len, false);
 	writer_flush();
@@ -1227,7 +1230,7 @@ void writer_fork_child(void)
 		prim_close(w.fd);
 	w.fd = -1;
 	w.open = false;
-	w.dropped = 0;
+	w.dropped = w.sweeps = 0;
 	gen++;
 	if (!had)
 		return;

@@ -36,4 +36,16 @@ f="$work/a,b:c/$(traces "$work/a,b:c" | head -1)"
 	[ "$(get "$f" start.options.sweep_growth)" = 0 ] || fail "sweep_growth=0"
 	valid "$f" --count warning=0
 }
+# Out of range, overflowing and non-numeric values: each one warned
+# about, each default kept.
+rm -rf "$work/run"
+run_shim "dir=$work/run,stack_depth=0,sweep_every=99999999999999999999k,fd=abc,sweep_signal=SIGNOPE,max_cycle_members=-1" "$tracee" leak
+[ $status -eq 0 ] || fail "bad numbers: status $status"
+f=$work/run/$(traces "$work/run" | head -1)
+valid "$f" --exit return --count warning=5
+[ "$(grep -c '^refsweep: bad value' "$work/err")" -eq 5 ] || fail "bad numbers: $(cat "$work/err")"
+[ "$(get "$f" start.options.stack_depth)" = 32 ] || fail "stack_depth=0 not refused"
+[ "$(get "$f" start.options.sweep_every)" = 0 ] || fail "overflowing sweep_every not refused"
+[ "$(get "$f" start.options.fd)" = -1 ] || fail "fd=abc not refused"
+[ "$(get "$f" start.options.max_cycle_members)" = 64 ] || fail "max_cycle_members=-1 not refused"
 finish

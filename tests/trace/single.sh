@@ -23,6 +23,8 @@ valid "$f" --exit return --strict-modules --first-frame-main --expect module \
 	fail "start argv is $(get "$f" start.argv)"
 [ "$(get "$f" start.exe)" = "$(readlink -f "$tracee")" ] || fail "start exe is $(get "$f" start.exe)"
 [ "$(get "$f" module.main)" = true ] || fail "first module is not the main executable"
+[ "$(get "$f" exit.sweeps)" = "$(grep -c '"ev":"sweep"' "$f")" ] ||
+	fail "exit says $(get "$f" exit.sweeps) sweeps"
 pid=$(get "$f" start.pid)
 case $(basename "$f") in tracee.$pid.1.rsj) ;; *) fail "pid $pid not in the name" ;; esac
 # The definite leak's stack: leak_c, leak_b, leak_a, main, in that order.

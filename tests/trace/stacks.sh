@@ -3,7 +3,8 @@
 # choice walks frame pointers, and its frames are the first frames
 # libunwind finds; unwind=none records no stacks; stack_depth cuts and
 # marks stacks truncated; the executable is recognised as keeping frame
-# pointers; a frame pointer holding garbage ends a walk without a fault.
+# pointers; a frame pointer holding garbage ends a walk without a fault;
+# the per-thread stack cache in front of libunwind tells callers apart.
 . "$top_srcdir/tests/trace/lib.sh"
 norandom=1
 # stack_of OPTIONS: runs tracee leak; $f is its trace, $frames the definite
@@ -36,6 +37,24 @@ stack_of stack_depth=2
 set -- $frames
 [ $# -eq 2 ] || fail "stack_depth=2 gave $# frames"
 grep '"ev":"stack"' "$f" | grep -q '"truncated":true' || fail "cut stack not marked truncated"
+# Without frame pointers (libunwind and the per-thread stack cache): one
+# allocation site reached in turn through two callers whose frames leave
+# the stack pointer at the same place gets two stacks, in turn, never one
+# for both.
+rm -rf "$work/run"
+run_shim "dir=$work/run,trace=all" "$top_builddir/tests/trace/tracee_nofp" callers 2000
+[ $status -eq 0 ] || fail "callers: status $status"
+f=$work/run/$(traces "$work/run" | head -1)
+valid "$f" --exit return --pairs
+grep '"ev":"module".*"main":true' "$f" | grep -q '"frame_pointers":false' ||
+	fail "tracee_nofp is seen as keeping frame pointers"
+grep '"ev":"alloc".*"n":1[67],' "$f" | sed 's/.*"n":\([0-9]*\),"s":\([0-9]*\).*/\1 \2/' |
+	sort | uniq -c >"$work/pairs"
+[ "$(wc -l <"$work/pairs")" -eq 2 ] || fail "callers: size/stack pairs: $(cat "$work/pairs")"
+[ "$(awk '{ print $3 }' "$work/pairs" | sort -u | wc -l)" -eq 2 ] ||
+	fail "callers: both callers got the same stack: $(cat "$work/pairs")"
+awk '$1 != 2000 { exit 1 }' "$work/pairs" || fail "callers: counts: $(cat "$work/pairs")"
+
 # Garbage in rbp (code that uses it as a register) ends a walk; it never
 # faults, whatever the unwinder.
 for u in auto fp libunwind; do

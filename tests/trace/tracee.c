@@ -1,6 +1,7 @@
 /*
  * tracee: the program the trace tests run under the shim. Built with frame
- * pointers, with RUNPATH $ORIGIN/.libs (where the test plugin is).
+ * pointers (and once more without, as tracee_nofp), with RUNPATH
+ * $ORIGIN/.libs (where the test plugin is).
  *
  *   tracee leak              one definite leak through leak_a -> leak_b -> leak_c
  *   tracee threads N         N threads, each leaks one block
@@ -12,6 +13,8 @@
  *   tracee spam N            N malloc/free pairs (trace=all volume)
  *   tracee grow N            one block reallocated N times, then freed
  *   tracee churn N           N operations on a pool of live blocks
+ *   tracee callers N         N rounds of one allocation site reached through
+ *                            two callers with the same frame size, in turn
  *   tracee badfp             calls malloc with rbp holding garbage (hand-written
  *                            code that uses rbp as a register), leaks
  *   tracee closefds PATH     closes every descriptor from 3 on, then makes
@@ -80,6 +83,32 @@ __attribute__((noinline)) static void *garbage_rbp_malloc(size_t n)
 			   "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5",
 			   "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11",
 			   "xmm12", "xmm13", "xmm14", "xmm15", "memory", "cc");
+	return p;
+}
+
+/* One allocation site, two callers that leave the stack pointer at the
+ * same place: the unwinder's stack cache must still tell them apart. */
+__attribute__((noinline)) static void *site(size_t n)
+{
+	void *p = malloc(n);
+
+	__asm__ volatile("" ::: "memory");
+	return p;
+}
+
+__attribute__((noinline)) static void *via_a(size_t n)
+{
+	void *p = site(n);
+
+	__asm__ volatile("" ::: "memory");
+	return p;
+}
+
+__attribute__((noinline)) static void *via_b(size_t n)
+{
+	void *p = site(n + 1);
+
+	__asm__ volatile("" ::: "memory");
 	return p;
 }
 
@@ -185,6 +214,12 @@ int main(int argc, char **argv)
 		}
 		for (int k = 0; k < POOL; k++)
 			free(pool[k]);
+	} else if (!strcmp(mode, "callers") && argc == 3) {
+		long n = atol(argv[2]);
+		for (long i = 0; i < n; i++) {
+			free(via_a(16));
+			free(via_b(16));
+		}
 	} else if (!strcmp(mode, "badfp")) {
 		void *p = garbage_rbp_malloc(24);
 		memset(p, 1, 24);

@@ -293,7 +293,7 @@ int main(int argc, char **argv)
 	static const char *const counters[] = { "allocations", "frees",
 		"bytes_allocated", "live_blocks", "live_bytes", "peak_blocks",
 		"peak_bytes", "invalid_frees", "double_frees", "foreign_frees",
-		"events_dropped", NULL };
+		"events_dropped", "stacks", "sweeps", NULL };
 
 	while ((len = getline(&line, &cap, f)) > 0) {
 		json_error_t err;
