@@ -238,13 +238,58 @@ static char *die_name(Dwarf_Die *die)
 	return s ? xstrdup(s) : NULL;
 }
 
-static void push(struct symres *r, char *fn, const char *file, int64_t line,
+/* A source path as a reader can open it: a name the compiler recorded
+ * relative to its working directory (an out-of-tree build's
+ * "../../src/x.c") is joined with the unit's DW_AT_comp_dir, and "." and
+ * ".." segments are folded. */
+static char *source_path(Dwarf_Die *cu, const char *file)
+{
+	Dwarf_Attribute at;
+	const char *dir;
+	char *joined, *out, *o;
+
+	if (!file)
+		return NULL;
+	dir = cu ? dwarf_formstring(dwarf_attr(cu, DW_AT_comp_dir, &at)) : NULL;
+	if (file[0] == '/' || !dir || dir[0] != '/')
+		return xstrdup(file);
+	joined = xasprintf("%s/%s", dir, file);
+	out = o = xmalloc(strlen(joined) + 2);
+	for (const char *p = joined; *p;) {
+		const char *seg = p;
+		size_t n;
+
+		while (*p == '/')
+			p++;
+		seg = p;
+		while (*p && *p != '/')
+			p++;
+		n = (size_t)(p - seg);
+		if (n == 0 || (n == 1 && seg[0] == '.'))
+			continue;
+		if (n == 2 && seg[0] == '.' && seg[1] == '.') {
+			while (o > out && *--o != '/')
+				;
+			continue;
+		}
+		*o++ = '/';
+		memcpy(o, seg, n);
+		o += n;
+	}
+	if (o == out)
+		*o++ = '/';
+	*o = 0;
+	free(joined);
+	return out;
+}
+
+static void push(struct symres *r, char *fn, char *file, int64_t line,
 		 bool inlined)
 {
 	r->f = xrealloc(r->f, (r->n + 1) * sizeof(*r->f));
 	memset(&r->f[r->n], 0, sizeof(r->f[r->n]));
 	r->f[r->n].function = fn;
-	r->f[r->n].file = file ? xstrdup(file) : NULL;
+	r->f[r->n].file = file;
 	r->f[r->n].line = line;
 	r->f[r->n].inlined = inlined;
 	r->n++;
@@ -275,12 +320,12 @@ static struct symres *resolve(struct dwmod *dm, uint64_t a)
 			char *fn = sym ? rs_demangle(sym)
 				       : die_name(&scopes[i]);
 
-			push(r, fn, file, line, false);
+			push(r, fn, source_path(cu, file), line, false);
 			break;
 		}
 		if (tag != DW_TAG_inlined_subroutine)
 			continue;
-		push(r, die_name(&scopes[i]), file, line, true);
+		push(r, die_name(&scopes[i]), source_path(cu, file), line, true);
 		/* The caller's location is where this call was inlined. */
 		Dwarf_Files *files;
 		size_t nfiles;
@@ -298,7 +343,8 @@ static struct symres *resolve(struct dwmod *dm, uint64_t a)
 	}
 	free(scopes);
 	if (!r->n || r->f[r->n - 1].inlined)
-		push(r, sym ? rs_demangle(sym) : NULL, file, line, false);
+		push(r, sym ? rs_demangle(sym) : NULL, source_path(cu, file), line,
+		     false);
 	return r;
 }
 
