@@ -338,40 +338,34 @@ void roots_add_thread(struct roots *r, const struct maps *m, bool is_main,
 	}
 }
 
+/* Heapsort (no recursion, no allocation, n log n): moves a[i] down the
+ * max-heap a[0..end). */
+static void sift_down(struct root_range *a, uint32_t i, uint32_t end)
+{
+	for (;;) {
+		uint32_t c = 2 * i + 1;
+		struct root_range t;
+
+		if (c >= end)
+			return;
+		if (c + 1 < end && a[c + 1].start > a[c].start)
+			c++;
+		if (a[c].start <= a[i].start)
+			return;
+		t = a[i], a[i] = a[c], a[c] = t;
+		i = c;
+	}
+}
+
 static void sort_ranges(struct root_range *a, uint32_t n)
 {
-	/* Heapsort: no recursion, no allocation, n log n. */
-	for (uint32_t k = n; k-- > 0;) {
-		for (uint32_t i = k, end = n;;) {
-			uint32_t c = 2 * i + 1;
-			struct root_range t;
-
-			if (c >= end)
-				break;
-			if (c + 1 < end && a[c + 1].start > a[c].start)
-				c++;
-			if (a[c].start <= a[i].start)
-				break;
-			t = a[i], a[i] = a[c], a[c] = t;
-			i = c;
-		}
-	}
+	for (uint32_t k = n; k-- > 0;)
+		sift_down(a, k, n);
 	for (uint32_t end = n; end-- > 1;) {
 		struct root_range t = a[0];
 
 		a[0] = a[end], a[end] = t;
-		for (uint32_t i = 0;;) {
-			uint32_t c = 2 * i + 1;
-
-			if (c >= end)
-				break;
-			if (c + 1 < end && a[c + 1].start > a[c].start)
-				c++;
-			if (a[c].start <= a[i].start)
-				break;
-			t = a[i], a[i] = a[c], a[c] = t;
-			i = c;
-		}
+		sift_down(a, 0, end);
 	}
 }
 

@@ -1288,28 +1288,9 @@ static char *put_tail(char *q)
 	return q + tid_tail_len;
 }
 
-void writer_alloc_event(const void *p, size_t n, uint32_t stack)
-{
-	char line[128], *q = line;
-
-	if (!w.open) {
-		count_dropped(1);
-		return;
-	}
-	if (stack)
-		stackdepot_emit(stack);
-	q = PUT(q, "{\"ev\":\"" RS_EV_ALLOC "\",\"a\":\"0x");
-	q = put_hex(q, (uintptr_t)p);
-	q = PUT(q, "\",\"n\":");
-	q = put_dec(q, n);
-	q = PUT(q, ",\"s\":");
-	q = put_dec(q, stack);
-	q = put_tail(q);
-	append(line, (size_t)(q - line), true);
-}
-
-void writer_realloc_event(const void *p, const void *from, size_t n,
-			  uint32_t stack)
+/* alloc and realloc events: the same fields, realloc adding "from". */
+static void alloc_event(const void *p, const void *from, size_t n,
+			uint32_t stack)
 {
 	char line[160], *q = line;
 
@@ -1319,16 +1300,32 @@ void writer_realloc_event(const void *p, const void *from, size_t n,
 	}
 	if (stack)
 		stackdepot_emit(stack);
-	q = PUT(q, "{\"ev\":\"" RS_EV_REALLOC "\",\"a\":\"0x");
+	if (from)
+		q = PUT(q, "{\"ev\":\"" RS_EV_REALLOC "\",\"a\":\"0x");
+	else
+		q = PUT(q, "{\"ev\":\"" RS_EV_ALLOC "\",\"a\":\"0x");
 	q = put_hex(q, (uintptr_t)p);
-	q = PUT(q, "\",\"from\":\"0x");
-	q = put_hex(q, (uintptr_t)from);
+	if (from) {
+		q = PUT(q, "\",\"from\":\"0x");
+		q = put_hex(q, (uintptr_t)from);
+	}
 	q = PUT(q, "\",\"n\":");
 	q = put_dec(q, n);
 	q = PUT(q, ",\"s\":");
 	q = put_dec(q, stack);
 	q = put_tail(q);
 	append(line, (size_t)(q - line), true);
+}
+
+void writer_alloc_event(const void *p, size_t n, uint32_t stack)
+{
+	alloc_event(p, NULL, n, stack);
+}
+
+void writer_realloc_event(const void *p, const void *from, size_t n,
+			  uint32_t stack)
+{
+	alloc_event(p, from, n, stack);
 }
 
 void writer_free_event(const void *p)
