@@ -768,7 +768,14 @@ void sweep_init(void)
 static const char *due(uint64_t now)
 {
 	struct arena_stats st;
-	bool budget = now - last_end_ns >= BUDGET_RATIO * last_cost_ns;
+	uint64_t live = arena_live_bytes_approx();
+	/* A sweep costs about in proportion to the live heap, and growth
+	 * sweeps come when it has grown: budget for the next sweep's cost,
+	 * not the last one's, or the share doubles with every doubling. */
+	uint64_t next_cost = last_live && live > last_live
+		? (uint64_t)((unsigned __int128)last_cost_ns * live / last_live)
+		: last_cost_ns;
+	bool budget = now - last_end_ns >= BUDGET_RATIO * next_cost;
 
 	if (rs_opt.sweep_interval_ms &&
 	    now - last_end_ns >= rs_opt.sweep_interval_ms * 1000000ull)
@@ -776,8 +783,6 @@ static const char *due(uint64_t now)
 	if (!budget)
 		return NULL;
 	if (rs_opt.sweep_growth) {
-		uint64_t live = arena_live_bytes_approx();
-
 		if (live > last_live + GROWTH_MIN &&
 		    live - last_live >= last_live / 100 * rs_opt.sweep_growth)
 			return RS_TRIGGER_GROWTH;
