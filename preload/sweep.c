@@ -11,10 +11,11 @@
  *
  * Triggers: exit (lifecycle), growth, count and interval (polled from the
  * allocation path every POLL_EVERY allocations of a thread), a signal (its
- * handler only raises a flag the next poll sees) and the API. Growth and
- * count sweeps are held to a budget: never more than 1/BUDGET_RATIO of the
- * time since the previous sweep ended, which keeps their total cost, the
- * exit sweep's included, under 5% of the run whatever the thresholds say.
+ * handler only raises a flag the next poll sees) and the API. Growth
+ * sweeps, the only periodic ones on by default, are held to a budget: never
+ * more than 1/BUDGET_RATIO of the time since the previous sweep ended,
+ * which keeps the default cost, the exit sweep's included, under 5% of the
+ * run. Count and interval sweeps happen when the user asked for them.
  *
  * Must never: allocate from the program's heap, write an event or call
  * libc while the world is stopped, run a sweep from a signal handler, or
@@ -777,21 +778,19 @@ static const char *due(uint64_t now)
 		: last_cost_ns;
 	bool budget = now - last_end_ns >= BUDGET_RATIO * next_cost;
 
+	/* Interval and count sweeps are the user's explicit request; only
+	 * the growth trigger, on by default, is held to the budget. */
 	if (rs_opt.sweep_interval_ms &&
 	    now - last_end_ns >= rs_opt.sweep_interval_ms * 1000000ull)
 		return RS_TRIGGER_INTERVAL;
-	if (!budget)
-		return NULL;
-	if (rs_opt.sweep_growth) {
-		if (live > last_live + GROWTH_MIN &&
-		    live - last_live >= last_live / 100 * rs_opt.sweep_growth)
-			return RS_TRIGGER_GROWTH;
-	}
 	if (rs_opt.sweep_every) {
 		arena_get_stats(&st);
 		if (st.allocations - last_allocs >= rs_opt.sweep_every)
 			return RS_TRIGGER_COUNT;
 	}
+	if (budget && rs_opt.sweep_growth && live > last_live + GROWTH_MIN &&
+	    live - last_live >= last_live / 100 * rs_opt.sweep_growth)
+		return RS_TRIGGER_GROWTH;
 	return NULL;
 }
 
