@@ -32,8 +32,8 @@
 #define MAGIC_SHIFT 42
 #define SPAN_MAX_SLICES 32
 #define XFER_MAX 32 /* batches a class's transfer cache can hold */
-#define CACHE_BYTES 8192
-#define XFER_BYTES 32768
+#define CACHE_BYTES 4096
+#define XFER_BYTES 8192
 
 struct size_class {
 	uint32_t size;
@@ -73,8 +73,10 @@ static void classes_init(void)
 			sc->slices = SPAN_MAX_SLICES;
 		sc->slots = (uint32_t)(((uint64_t)sc->slices << ARENA_SLICE_SHIFT) / sc->size);
 		sc->magic = ((1ull << MAGIC_SHIFT) + sc->size - 1) / sc->size;
-		/* Caches are resident memory the program does not use: 8 KiB
-		 * per class in each thread, 32 KiB parked per class. */
+		/* Caches are resident memory the program does not use, and
+		 * every cached block pins its span: 4 KiB per class in each
+		 * thread, 8 KiB parked per class (32 KiB cost prodcons 30%
+		 * more resident memory than glibc; 8 KiB, 9%). */
 		uint32_t cap = (uint32_t)(CACHE_BYTES / sc->size);
 		sc->cache_cap = cap < 2 ? 2 : cap > 128 ? 128 : cap;
 		uint32_t batch_bytes = sc->cache_cap / 2 * sc->size;
@@ -759,7 +761,9 @@ large:
 	return p;
 }
 
-void *arena_alloc(size_t size, size_t align, uint32_t stack, bool zero)
+/* always_inline: with LTO the fast path lands inside malloc itself. */
+__attribute__((always_inline)) inline void *
+arena_alloc(size_t size, size_t align, uint32_t stack, bool zero)
 {
 	/* Before the region exists every thread cache is empty, so the first
 	 * allocation of all falls into alloc_slow and maps it. */
@@ -937,7 +941,8 @@ static RS_NOINLINE enum arena_free_result free_slow(void *ptr, struct arena_bloc
 	return ARENA_FREED;
 }
 
-enum arena_free_result arena_free(void *ptr, struct arena_block *out)
+__attribute__((always_inline)) inline enum arena_free_result
+arena_free(void *ptr, struct arena_block *out)
 {
 	uintptr_t off = (uintptr_t)ptr - region;
 

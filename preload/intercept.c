@@ -33,16 +33,24 @@
  * where the thread is introduced to the lifecycle. */
 static RS_TLS uint32_t poll_countdown = 1;
 
+/* Out of line: inlined, its errno dance and call made every malloc save
+ * six registers, stacks on or off. */
+static RS_NOINLINE uint32_t capture_stack(void *ra)
+{
+	int saved = errno;
+	uint32_t id = unwind_capture(ra);
+
+	errno = saved;
+	return id;
+}
+
 static inline uint32_t capture(void *ra)
 {
 	if (rs_in_shim)
 		return ARENA_STACK_UNTRACKED;
 	if (!rs_ready || rs_opt.unwind == RS_UNWIND_NONE)
 		return 0;
-	int saved = errno;
-	uint32_t id = unwind_capture(ra);
-	errno = saved;
-	return id;
+	return capture_stack(ra);
 }
 
 static RS_NOINLINE void after_alloc_slow(void *p, const void *from, size_t n,
