@@ -114,11 +114,6 @@ void sb_add(struct strbuf *sb, const char *s, size_t n)
 	sb->p[sb->len] = 0;
 }
 
-void sb_puts(struct strbuf *sb, const char *s)
-{
-	sb_add(sb, s, strlen(s));
-}
-
 void sb_printf(struct strbuf *sb, const char *fmt, ...)
 {
 	va_list ap;

@@ -79,9 +79,9 @@ static RS_NOINLINE void after_alloc_slow(void *p, const void *from, size_t n,
 static inline void after_alloc(void *p, const void *from, size_t n,
 			       uint32_t stack)
 {
-	/* One test on the fast path: trace=all and polling share the slow
-	 * function, reached every POLL_EVERY calls or on every call with
-	 * trace=all. */
+	/* trace=all and polling share one slow function, reached on every
+	 * call with trace=all and every POLL_EVERY calls otherwise: the fast
+	 * path pays a global load and a thread-local decrement. */
 	if (RS_UNLIKELY(rs_opt.trace == RS_TRACE_ALL) ||
 	    RS_UNLIKELY(poll_countdown <= 1))
 		after_alloc_slow(p, from, n, stack);

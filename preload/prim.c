@@ -40,15 +40,6 @@ void *prim_map(size_t len, bool reserve)
 	return (r < 0 && r > -4096) ? NULL : (void *)r;
 }
 
-void *prim_map_at(void *addr, size_t len)
-{
-	long r = prim_syscall6(SYS_mmap, (long)addr, (long)len,
-			       PROT_READ | PROT_WRITE,
-			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
-
-	return (r < 0 && r > -4096) ? NULL : (void *)r;
-}
-
 int prim_unmap(void *addr, size_t len)
 {
 	return (int)prim_syscall(SYS_munmap, addr, len, 0);
@@ -154,15 +145,6 @@ static uint64_t clock_ns(clockid_t id)
 uint64_t prim_now_ns(void) { return clock_ns(CLOCK_MONOTONIC); }
 uint64_t prim_realtime_ns(void) { return clock_ns(CLOCK_REALTIME); }
 uint64_t prim_thread_cpu_ns(void) { return clock_ns(CLOCK_THREAD_CPUTIME_ID); }
-
-void prim_sleep_ns(uint64_t ns)
-{
-	struct timespec ts = { (time_t)(ns / 1000000000u),
-			       (long)(ns % 1000000000u) };
-
-	while (prim_syscall(SYS_nanosleep, &ts, &ts, 0) == -4 /* EINTR */)
-		;
-}
 
 void prim_futex_wait(int *addr, int val, uint64_t timeout_ns)
 {

@@ -34,7 +34,6 @@ long prim_syscall6(long nr, long a, long b, long c, long d, long e, long f)
 /* Memory from the kernel. prim_map returns NULL on failure; `reserve` asks
  * for address space only (MAP_NORESERVE). */
 void *prim_map(size_t len, bool reserve) RS_HIDDEN;
-void *prim_map_at(void *addr, size_t len) RS_HIDDEN; /* MAP_FIXED, RW */
 int prim_unmap(void *addr, size_t len) RS_HIDDEN;
 /* Give pages back: the range reads as zeros afterwards. */
 int prim_discard(void *addr, size_t len) RS_HIDDEN;
@@ -56,7 +55,6 @@ pid_t prim_gettid(void) RS_HIDDEN;
 uint64_t prim_now_ns(void) RS_HIDDEN;      /* CLOCK_MONOTONIC */
 uint64_t prim_realtime_ns(void) RS_HIDDEN; /* CLOCK_REALTIME */
 uint64_t prim_thread_cpu_ns(void) RS_HIDDEN;
-void prim_sleep_ns(uint64_t ns) RS_HIDDEN;
 
 /* A futex mutex that never allocates and can be re-initialised in a fork
  * child (where its holder may no longer exist). */

@@ -707,11 +707,6 @@ static long sweep_entry(const char *trigger, bool at_exit, uintptr_t from_sp)
 	return r;
 }
 
-long sweep_run(const char *trigger)
-{
-	return sweep_entry(trigger, false, 0);
-}
-
 long sweep_collect(uintptr_t caller_sp)
 {
 	return sweep_entry(RS_TRIGGER_API, false, caller_sp);

@@ -20,10 +20,6 @@ void sweep_init(void) RS_HIDDEN;
 /* Called by the allocation path every so often (no lock held): runs a
  * sweep when a growth, count or interval threshold is due. Cheap when not. */
 void sweep_poll(void) RS_HIDDEN;
-/* A full sweep written to the trace; trigger is an RS_TRIGGER_* string.
- * Returns the number of unreachable blocks found, or -1 when none could be
- * made. */
-long sweep_run(const char *trigger) RS_HIDDEN;
 /* The program freed a block flagged BLOCK_REPORTED. */
 void sweep_late_free(const struct arena_block *b) RS_HIDDEN;
 /* The exit sweep (lifecycle calls it after every destructor). */

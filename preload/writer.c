@@ -627,11 +627,6 @@ uint64_t writer_dropped(void)
 	return __atomic_load_n(&w.dropped, __ATOMIC_RELAXED);
 }
 
-bool writer_is_open(void)
-{
-	return w.open && !w.dead;
-}
-
 const char *writer_trace_name(void)
 {
 	const char *base = w.name;

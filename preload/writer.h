@@ -49,7 +49,6 @@ void writer_flush(void) RS_HIDDEN;
  * unload events for those gone (after dlclose). */
 void writer_sync_modules(void) RS_HIDDEN;
 uint64_t writer_dropped(void) RS_HIDDEN;
-bool writer_is_open(void) RS_HIDDEN;
 
 void writer_fork_prepare(void) RS_HIDDEN;
 void writer_fork_parent(void) RS_HIDDEN;
