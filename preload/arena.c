@@ -834,6 +834,30 @@ bool arena_lookup(uintptr_t addr, struct arena_block *out)
 	return true;
 }
 
+bool arena_locate(uintptr_t addr, struct arena_slot *out)
+{
+	uint64_t slot;
+	uint32_t first = span_of(addr, &slot);
+
+	if (first == UINT32_MAX)
+		return false;
+	struct span *s = &spans[first];
+	if (__atomic_load_n(&s->state, __ATOMIC_ACQUIRE) != SPAN_IN_USE ||
+	    slot >= s->bump)
+		return false;
+	out->meta = meta_of(first, slot);
+	out->index = s->sweep_base + slot;
+	out->large = s->cls == CLASS_LARGE;
+	if (out->large) {
+		out->start = span_start(first);
+		out->slot_size = s->large_size;
+	} else {
+		out->slot_size = classes[s->cls].size;
+		out->start = span_start(first) + slot * out->slot_size;
+	}
+	return true;
+}
+
 bool arena_block_at(const void *p, struct arena_block *out)
 {
 	return arena_lookup((uintptr_t)p, out) && out->start == (uintptr_t)p;

@@ -97,6 +97,25 @@ bool arena_block_at(const void *p, struct arena_block *out) RS_HIDDEN;
  * `index` is meaningful only after arena_index_blocks. */
 bool arena_lookup(uintptr_t addr, struct arena_block *out) RS_HIDDEN;
 
+/* A slot as the sweep's pipelined mark needs it: found from the span
+ * tables alone, without reading the slot's metadata, so the caller can
+ * prefetch that metadata (and the block) before deciding anything. The
+ * slot may be free: liveness and the requested size are in *meta. */
+struct arena_slot {
+	uintptr_t start;
+	uint64_t index;          /* as arena_lookup's, after arena_index_blocks */
+	struct block_meta *meta;
+	uint64_t slot_size;      /* the class size, or a large block's size */
+	bool large;              /* slot_size is then the requested size */
+};
+bool arena_locate(uintptr_t addr, struct arena_slot *out) RS_HIDDEN;
+
+/* The requested size of a located live slot (zero-size blocks say 0). */
+static inline uint64_t arena_slot_size(const struct arena_slot *s)
+{
+	return s->large ? s->slot_size : s->slot_size - s->meta->slack;
+}
+
 /* Sweep support, world stopped: give every slot of every span a dense
  * index (returned by arena_lookup and arena_next_live) and return how many
  * indexes exist. */
