@@ -1048,6 +1048,30 @@ uint64_t arena_index_blocks(void)
 	return total;
 }
 
+bool arena_next_span(uint64_t *cursor, struct arena_span_view *out)
+{
+	uint64_t hwm = pool.hwm;
+
+	while (*cursor < hwm) {
+		uint32_t first = (uint32_t)*cursor;
+		struct span *s = &spans[first];
+
+		if (s->state != SPAN_IN_USE) {
+			*cursor += s->state == SPAN_FREE ? s->nslices : 1;
+			continue;
+		}
+		*cursor += s->nslices;
+		out->start = span_start(first);
+		out->meta = meta_of(first, 0);
+		out->index = s->sweep_base;
+		out->slots = s->bump;
+		out->large = s->cls == CLASS_LARGE;
+		out->slot_size = out->large ? s->large_size : classes[s->cls].size;
+		return true;
+	}
+	return false;
+}
+
 bool arena_next_live(struct arena_iter *it, struct arena_block *out)
 {
 	uint64_t hwm = pool.hwm;

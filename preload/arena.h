@@ -34,7 +34,8 @@ struct block_meta {
 	uint32_t stack; /* allocation stack id, 0 = none */
 	uint16_t slack; /* slot size minus requested size (not for large) */
 	uint8_t flags;  /* BLOCK_* */
-	uint8_t mark;   /* the sweep's scratch byte; 0 outside a sweep */
+	uint8_t spare;  /* unused: the sweep keeps its marks in scratch of its
+			   own, which a snapshot writes without copy-on-write */
 };
 
 /* A live block as the sweep sees it. */
@@ -127,6 +128,19 @@ struct arena_iter {
 	uint64_t slot;
 };
 bool arena_next_live(struct arena_iter *it, struct arena_block *out)
+	RS_HIDDEN;
+
+/* The in-use spans in address order, for sweep loops over slots that are
+ * tighter than arena_next_live's. Start with *cursor = 0. */
+struct arena_span_view {
+	uintptr_t start;          /* the first slot */
+	struct block_meta *meta;  /* the first slot's metadata */
+	uint64_t index;           /* the first slot's dense index */
+	uint64_t slots;           /* slots ever handed out (the rest never were) */
+	uint64_t slot_size;       /* the class size, or a large block's size */
+	bool large;
+};
+bool arena_next_span(uint64_t *cursor, struct arena_span_view *out)
 	RS_HIDDEN;
 
 void arena_get_ranges(struct arena_ranges *out) RS_HIDDEN;

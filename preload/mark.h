@@ -7,7 +7,7 @@
  *
  * Must never: allocate (scratch comes from prim_map and is returned by
  * mark_free), recurse, read a word outside the root ranges or a live
- * block, or leave a block's mark byte non-zero.
+ * block, or write block metadata other than the BLOCK_REPORTED flag.
  */
 #ifndef RS_MARK_H
 #define RS_MARK_H
