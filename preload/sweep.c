@@ -193,7 +193,7 @@ static RS_NOINLINE void spill(uintptr_t *out)
 }
 
 /* ---- marking in a snapshot --------------------------------------------
- * Above SNAPSHOT_BLOCKS live blocks the mark (about 45 ns a block) would be
+ * Above SNAPSHOT_BLOCKS live blocks the mark (20-35 ns a block) would be
  * most of the pause. Then the stopped world is copied with a raw fork (no
  * atfork handlers, no exit signal), the world resumes at once, and the
  * copy marks and writes its results into shared memory; the sweeping
