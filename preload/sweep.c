@@ -417,19 +417,61 @@ static int outer_cb(struct dl_phdr_info *info, size_t size, void *arg)
 	return 1;
 }
 
-/* Records sorted for grouping: class, inherited, stack, then component. */
+/* Records sorted for grouping: class, then inherited and stack, or the
+ * component. They arrive in address order and both sorts are stable, so
+ * each group also lists its blocks by address. */
+static uint64_t rec_key(const struct leak_rec *a, bool by_comp)
+{
+	if (by_comp)
+		return (uint64_t)a->cls << 32 | a->comp;
+	return (uint64_t)a->cls << 33 | (uint64_t)a->inherited << 32 | a->stack;
+}
+
+struct keyed {
+	uint64_t key;
+	uint64_t index;
+};
+
+#define RADIX_BITS 16
+#define RADIX (1u << RADIX_BITS)
+
+/* Stable LSD radix sort of (key, index) pairs, 16 bits a pass; a pass
+ * whose digit is the same for every key is skipped (stack ids rarely use
+ * their high half). The result is in *from when the call returns. */
+static void radix_sort(struct keyed **from, struct keyed **to, uint64_t n,
+		       uint64_t *count)
+{
+	for (unsigned shift = 0; shift < 64; shift += RADIX_BITS) {
+		struct keyed *a = *from, *b = *to, *t;
+		uint64_t sum = 0;
+		bool one = false;
+
+		prim_memset(count, 0, RADIX * sizeof(*count));
+		for (uint64_t i = 0; i < n; i++)
+			count[(a[i].key >> shift) & (RADIX - 1)]++;
+		for (uint32_t d = 0; d < RADIX; d++) {
+			uint64_t c = count[d];
+
+			one |= c == n;
+			count[d] = sum;
+			sum += c;
+		}
+		if (one)
+			continue;
+		for (uint64_t i = 0; i < n; i++)
+			b[count[(a[i].key >> shift) & (RADIX - 1)]++] = a[i];
+		t = *from, *from = *to, *to = t;
+	}
+}
+
+/* The fallback when no scratch memory can be had: a heap sort in place,
+ * with the address as the last key so that it is as good as stable. */
 static bool rec_less(const struct leak_rec *a, const struct leak_rec *b,
 		     bool by_comp)
 {
-	if (a->cls != b->cls)
-		return a->cls < b->cls;
-	if (by_comp)
-		return a->comp < b->comp;
-	if (a->inherited != b->inherited)
-		return a->inherited < b->inherited;
-	if (a->stack != b->stack)
-		return a->stack < b->stack;
-	return a->addr < b->addr;
+	uint64_t ka = rec_key(a, by_comp), kb = rec_key(b, by_comp);
+
+	return ka != kb ? ka < kb : a->addr < b->addr;
 }
 
 static void sift(struct leak_rec *a, uint64_t i, uint64_t end, bool by_comp)
@@ -449,7 +491,7 @@ static void sift(struct leak_rec *a, uint64_t i, uint64_t end, bool by_comp)
 	}
 }
 
-static void sort_recs(struct leak_rec *a, uint64_t n, bool by_comp)
+static void heap_sort(struct leak_rec *a, uint64_t n, bool by_comp)
 {
 	for (uint64_t k = n / 2; k-- > 0;)
 		sift(a, k, n, by_comp);
@@ -459,6 +501,50 @@ static void sort_recs(struct leak_rec *a, uint64_t n, bool by_comp)
 		a[0] = a[end], a[end] = t;
 		sift(a, 0, end, by_comp);
 	}
+}
+
+static void sort_recs(struct leak_rec *a, uint64_t n, bool by_comp)
+{
+	size_t len = 2 * n * sizeof(struct keyed) + RADIX * sizeof(uint64_t);
+	struct keyed *p, *q;
+	uint64_t *count;
+	void *mem;
+
+	if (n < 2)
+		return;
+	mem = prim_map(len, true);
+	if (!mem) {
+		heap_sort(a, n, by_comp);
+		return;
+	}
+	count = mem;
+	p = (struct keyed *)(count + RADIX);
+	q = p + n;
+	for (uint64_t i = 0; i < n; i++)
+		p[i] = (struct keyed){ rec_key(&a[i], by_comp), i };
+	radix_sort(&p, &q, n, count);
+	/* Apply the permutation in place, one cycle at a time: position i
+	 * takes record p[i].index; a done position is marked UINT64_MAX. */
+	for (uint64_t i = 0; i < n; i++) {
+		struct leak_rec t;
+		uint64_t j = i;
+
+		if (p[i].index == UINT64_MAX || p[i].index == i) {
+			p[i].index = UINT64_MAX;
+			continue;
+		}
+		t = a[i];
+		while (p[j].index != i) {
+			uint64_t k = p[j].index;
+
+			a[j] = a[k];
+			p[j].index = UINT64_MAX;
+			j = k;
+		}
+		a[j] = t;
+		p[j].index = UINT64_MAX;
+	}
+	prim_unmap(mem, len);
 }
 
 static void emit_group(char *mem, uint32_t s, const struct leak_rec *g,
