@@ -10,12 +10,18 @@
  * call overhead). Stresses the stop, the root scan and the mark of the live
  * heap: the pause a program sees.
  *
- * Usage: sweep N [COLLECTS]   (default 5 collects)
+ * With a third argument `lose`, the shuffled list is closed into a ring and
+ * every root of it dropped before the checks: N blocks lost as one
+ * reference cycle in no address order, the worst case for classifying.
+ *
+ * Usage: sweep N [COLLECTS [lose]]   (default 5 collects)
  * stdout holds only what does not depend on the tool.
  */
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "refsweep.h"
@@ -120,16 +126,27 @@ static long check_once(void)
 
 int main(int argc, char **argv)
 {
-	if (argc < 2) {
-		fprintf(stderr, "usage: sweep N [COLLECTS]\n");
+	if (argc < 2 || (argc > 3 && strcmp(argv[3], "lose") != 0)) {
+		fprintf(stderr, "usage: sweep N [COLLECTS [lose]]\n");
 		return 2;
 	}
 	size_t n = strtoull(argv[1], NULL, 10);
 	int collects = argc > 2 ? atoi(argv[2]) : 5;
+	bool lose = argc > 3;
 	if (n < 2)
 		n = 2;
 	build(n);
 	lose_cycles(n / 200);
+	if (lose) {
+		struct node *last = bench_list;
+
+		while (last->next)
+			last = last->next;
+		last->next = bench_list;
+		bench_list = NULL;
+		free(bench_side);
+		bench_side = NULL;
+	}
 	for (int i = 0; i < collects; i++) {
 		uint64_t t0 = now_ns();
 		long r = check_once();
@@ -140,7 +157,7 @@ int main(int argc, char **argv)
 	size_t len = 0;
 	for (struct node *p = bench_list; p; p = p->next, len++)
 		sum += p->payload[0];
-	for (size_t i = 0; i < n; i += 64)
+	for (size_t i = 0; bench_side && i < n; i += 64)
 		sum += bench_side[i / 64]->payload[0] & 1;
 	printf("sweep %zu live blocks, %zu lost in cycles, list %zu sum %llu\n",
 	       n, n / 200 * 2, len, (unsigned long long)sum);
