@@ -66,6 +66,9 @@ static uint32_t cache_gen = 1;
  * off 0xffff for "not rsp-based". */
 #define RULES 8192
 static uint64_t rules[RULES];
+/* Whether any rule was stored: clearing an untouched table would make its
+ * 64 KiB resident in every process for nothing. */
+static bool rules_used;
 
 /* ------------------------------------------------------------------ */
 /* Frame pointers, from the eh_frame                                   */
@@ -645,10 +648,12 @@ bool dl_sync(void)
 			st.changed = true;
 		}
 	}
-	if (st.changed) {
+	if (st.changed && __atomic_load_n(&rules_used, __ATOMIC_RELAXED)) {
 		/* Code may now live where other code was. */
 		for (size_t i = 0; i < RULES; i++)
 			__atomic_store_n(&rules[i], 0, __ATOMIC_RELAXED);
+	}
+	if (st.changed) {
 		__atomic_store_n(&cache_gen, cache_gen + 1, __ATOMIC_RELEASE);
 	}
 	rs_leave();
@@ -754,6 +759,7 @@ bool dl_frame_rule(uintptr_t ra, uint32_t *off)
 			}
 		}
 		e = (uint64_t)ra << 17 | (uint64_t)k << 1 | 1;
+		__atomic_store_n(&rules_used, true, __ATOMIC_RELAXED);
 		__atomic_store_n(slot, e, __ATOMIC_RELAXED);
 	}
 	*off = (uint32_t)((e >> 1) & 0xffff);
