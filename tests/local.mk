@@ -14,7 +14,7 @@ TESTS += tests/checksrc.sh tests/arena/api.sh tests/arena/threads.sh \
 EXTRA_DIST += tests/checksrc.sh tests/arena/with-shim.sh tests/arena/api.sh \
 	tests/arena/threads.sh tests/arena/shadow.sh tests/real/real-programs.sh \
 	tests/real/real-programs-sweep.sh tests/real/real-leaks.sh tests/real/workload.py \
-	tests/real/workload.sql tests/real/workload.c
+	tests/real/workload.sql tests/real/workload.c tests/real/crosscheck.sh
 CLEANFILES += -r tests/traces
 
 # The quick start's demo: known leaks of every class.
