@@ -10,22 +10,25 @@
  *
  * A heap bigger than the caches makes marking a chain of dependent cache
  * misses (a block's words name the next blocks), so the cost is memory
- * latency, not instructions; three choices keep it down:
- * - marks are one byte per slot index in scratch of our own (a million
- *   blocks' marks fit in the cache, and a snapshot writes them without
- *   copy-on-write faults), not in the blocks' metadata;
- * - reference counts are kept only for blocks not found reachable at the
- *   time of the reference: only possible and unreachable blocks have their
- *   counts reported, and no reference to them can come after they turn
- *   reachable, because they never do;
- * - blocks leave the mark stack through a FIFO of RING entries that
- *   prefetches their first line and their metadata, so that many
- *   independent chains are fetched at once.
+ * latency, not instructions; three choices keep it down (docs/sweep.md has
+ * the figures):
+ * - the mark state is one byte per slot index in scratch of our own, which
+ *   also carries the block's slack, so that no pass after the first reads a
+ *   reachable block's metadata (a million blocks' marks fit in the cache,
+ *   and a snapshot writes them without copy-on-write faults);
+ * - reference counts are kept only for references to blocks that are not
+ *   reachable at the time, minus the start pointer that makes one so: only
+ *   possible and unreachable blocks have their counts reported, and every
+ *   reference to them is counted, because they never turn reachable;
+ * - two FIFOs keep misses in flight: words that name a slot wait in one
+ *   while their mark byte is prefetched, blocks popped from the mark stack
+ *   wait in the other while their first line is, so that many independent
+ *   chains are fetched at once.
  *
- * Mark values (scratch byte per slot index): FREE (no live block: the
- * scratch starts zeroed), NONE, REACHABLE, POSSIBLE, MAYBE (an interior
- * pointer was seen while start chains were still being followed; becomes
- * POSSIBLE unless a start chain arrives).
+ * Mark states (the low bits of the byte): FREE (no live block: the scratch
+ * starts zeroed), NONE, REACHABLE, POSSIBLE, MAYBE (an interior pointer was
+ * seen while start chains were still being followed; becomes POSSIBLE
+ * unless a start chain arrives).
  *
  * Must never: allocate, call anything but the arena's lookup and iteration
  * and the depot's lock-free frame lookup, or write a block's metadata other
