@@ -5,8 +5,8 @@
  *
  * Layout: one reserved region of 64 KiB slices. A span is a run of slices
  * holding blocks of one size class (or one large block). Block metadata sits
- * in a second region at the same offset as the slice it describes, so "which
- * live block contains this address" is a subtraction, a table load and a
+ * in a second region, found through the span's descriptor, so "which live
+ * block contains this address" is a subtraction, two table loads and a
  * multiply, for any 64-bit value.
  *
  * Must never: call into libc beyond prim.h, hold a lock while calling
@@ -86,6 +86,16 @@ void *arena_alloc(size_t size, size_t align, uint32_t stack, bool zero)
 /* Frees p; `out` receives the block as it was (when the result is
  * ARENA_FREED), so callers can write late-free events after the call. */
 enum arena_free_result arena_free(void *p, struct arena_block *out) RS_HIDDEN;
+/* The fast paths for the malloc family when no stack is captured: no lock,
+ * no call on the common path, inlined into malloc and free (LTO).
+ * arena_alloc_fast serves size <= ARENA_FAST_MAX from the thread's cache
+ * with stack 0, or returns NULL (cache empty: call arena_alloc).
+ * arena_free_fast frees p if it is the start of a live, never-reported
+ * block of a one-slice span; false leaves everything to arena_free (which
+ * also takes NULL, foreign, double and late frees). */
+#define ARENA_FAST_MAX 8192
+void *arena_alloc_fast(size_t size) RS_HIDDEN;
+bool arena_free_fast(void *p) RS_HIDDEN;
 /* Resizes in place when the new size fits the block's slot; false if the
  * caller must move it. p must be a live block start. */
 bool arena_resize_in_place(void *p, size_t new_size) RS_HIDDEN;

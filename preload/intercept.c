@@ -139,15 +139,45 @@ static inline void release(void *p)
 		late_free(&b);
 }
 
+/* True when an allocation may skip everything but the thread cache: no
+ * stack to capture (unwind=none, and not the shim's own allocation, which
+ * must be flagged untracked), no trace=all event, no poll due. Only then
+ * is the fast path a leaf: any call in it makes malloc save registers. */
+static inline bool fast_alloc_ok(void)
+{
+	return rs_opt.unwind == RS_UNWIND_NONE && rs_opt.trace != RS_TRACE_ALL &&
+	       !rs_in_shim && poll_countdown > 1;
+}
+
+static RS_NOINLINE void *malloc_slow(size_t n, void *ra)
+{
+	return alloc(n, ARENA_MIN_ALIGN, false, ra);
+}
+
+static RS_NOINLINE void free_slow(void *p)
+{
+	if (p)
+		release(p);
+}
+
 EXPORT void *malloc(size_t n)
 {
-	return alloc(n, ARENA_MIN_ALIGN, false, __builtin_return_address(0));
+	if (RS_LIKELY(n <= ARENA_FAST_MAX) && RS_LIKELY(fast_alloc_ok())) {
+		void *p = arena_alloc_fast(n);
+		if (RS_LIKELY(p != NULL)) {
+			poll_countdown--;
+			return p;
+		}
+	}
+	return malloc_slow(n, __builtin_return_address(0));
 }
 
 EXPORT void free(void *p)
 {
-	if (RS_LIKELY(p != NULL))
-		release(p);
+	/* NULL and every pointer the arena does not own fail the fast test. */
+	if (RS_LIKELY(rs_opt.trace != RS_TRACE_ALL) && RS_LIKELY(arena_free_fast(p)))
+		return;
+	free_slow(p);
 }
 
 EXPORT void *calloc(size_t n, size_t size)

@@ -167,6 +167,58 @@ int main(void)
 	CHECK(after - before < 16 * 1024, "RSS still %ld KiB above the start after "
 	      "freeing", after - before);
 
+	/* So do small ones, metadata included: 4 million 16-byte blocks are
+	 * 64 MiB of slots and 32 MiB of metadata chunks. */
+	enum { NSMALL = 4 << 20 };
+	void **small = malloc(NSMALL * sizeof *small);
+	memset(small, 1, NSMALL * sizeof *small); /* not 0: malloc+memset(0) may become calloc */
+	before = resident_kib();
+	for (int i = 0; i < NSMALL; i++) {
+		small[i] = malloc(16);
+		memset(small[i], 7, 16);
+	}
+	peak = resident_kib();
+	for (int i = 0; i < NSMALL; i++)
+		free(small[i]);
+	after = resident_kib();
+	free(small);
+	CHECK(peak - before > 80 * 1024, "4M small blocks raised RSS by %ld KiB",
+	      peak - before);
+	CHECK(after - before < 16 * 1024, "RSS still %ld KiB above the start after "
+	      "freeing the small blocks", after - before);
+
+	/* A large block at the end of the heap grows in place, as mremap
+	 * would, and keeps its contents; the first step may move it there. */
+	char *grow = malloc(1 << 20);
+	memset(grow, 0x5a, 1 << 20);
+	int moved = 0;
+	for (size_t n = 2 << 20; n <= (32 << 20); n *= 2) {
+		char *q = realloc(grow, n);
+		CHECK(q != NULL, "realloc to %zu failed", n);
+		if (!q)
+			break;
+		moved += q != grow;
+		grow = q;
+		CHECK(grow[0] == 0x5a && grow[(1 << 20) - 1] == 0x5a,
+		      "realloc to %zu lost the contents", n);
+		memset(grow + n / 2, 0x5a, n / 2);
+	}
+	CHECK(moved <= 1, "a growing large block moved %d times of 5", moved);
+	free(grow);
+
+	/* Blocks above the cached sizes (5 KiB to 128 KiB) go straight back
+	 * to their spans: a churn over them reuses the same few slots. */
+	void *seen[8];
+	for (int round = 0; round < 2; round++) {
+		for (int i = 0; i < 8; i++) {
+			void *p = malloc(60000 + i);
+			if (round)
+				CHECK(p == seen[i], "uncached block %d not reused", i);
+			seen[i] = p;
+			free(p);
+		}
+	}
+
 	/* free keeps errno; frees of non-blocks are survived. */
 	void *e = malloc(10);
 	errno = 1234;
