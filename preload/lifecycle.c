@@ -82,6 +82,8 @@ void rs_thread_first_seen(void)
 
 static void fork_prepare(void)
 {
+	/* First: a thread leaving libunwind may still need the locks below. */
+	unwind_fork_prepare();
 	writer_fork_prepare();
 	stackdepot_fork_prepare();
 	sweep_fork_prepare();
@@ -94,6 +96,7 @@ static void fork_parent(void)
 	sweep_fork_parent();
 	stackdepot_fork_parent();
 	writer_fork_parent();
+	unwind_fork_parent();
 }
 
 static void fork_child(void)
@@ -103,6 +106,10 @@ static void fork_child(void)
 	sweep_fork_child();
 	stackdepot_fork_child();
 	writer_fork_child();
+	if (unwind_fork_child())
+		rs_degrade("unwind", "forked while another thread was inside "
+			   "libunwind: stacks in this process come from frame "
+			   "pointers only");
 }
 
 /* The end of a process that ends normally: the exit sweep, then the exit

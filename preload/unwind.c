@@ -165,14 +165,75 @@ static uintptr_t *entry_frame(uintptr_t *fp, uintptr_t ra, uintptr_t hi)
 	return NULL;
 }
 
+/* A fork while another thread is inside libunwind leaves libunwind's locks
+ * held for good in the child, whose first unwind then waits forever (seen
+ * with gdb: a child stuck on libunwind's mutex, owned by the parent's thread
+ * that was unwinding at the fork). So a fork closes a gate: no thread enters
+ * libunwind while it is closed (a capture then keeps the one sure frame),
+ * the fork waits a bounded time for those inside to leave, and a child
+ * forked with one still inside never calls libunwind. */
+#define UNW_DRAIN_NS 200000000ull
+static int unw_inside;       /* threads inside libunwind: a futex word */
+static int unw_gate_closed;  /* a fork is under way */
+static bool unw_unusable;    /* this process was forked mid-unwind */
+
+static bool unw_enter(void)
+{
+	if (__atomic_load_n(&unw_gate_closed, __ATOMIC_ACQUIRE) || unw_unusable)
+		return false;
+	__atomic_fetch_add(&unw_inside, 1, __ATOMIC_SEQ_CST);
+	if (!__atomic_load_n(&unw_gate_closed, __ATOMIC_SEQ_CST))
+		return true;
+	if (__atomic_sub_fetch(&unw_inside, 1, __ATOMIC_SEQ_CST) == 0)
+		prim_futex_wake(&unw_inside, 1);
+	return false;
+}
+
+static void unw_leave(void)
+{
+	if (__atomic_sub_fetch(&unw_inside, 1, __ATOMIC_SEQ_CST) == 0 &&
+	    __atomic_load_n(&unw_gate_closed, __ATOMIC_SEQ_CST))
+		prim_futex_wake(&unw_inside, 1);
+}
+
+void unwind_fork_prepare(void)
+{
+	uint64_t t0 = prim_now_ns(), now = t0;
+	int n;
+
+	__atomic_store_n(&unw_gate_closed, 1, __ATOMIC_SEQ_CST);
+	while ((n = __atomic_load_n(&unw_inside, __ATOMIC_SEQ_CST)) != 0 &&
+	       (now = prim_now_ns()) - t0 < UNW_DRAIN_NS)
+		prim_futex_wait(&unw_inside, n, UNW_DRAIN_NS - (now - t0));
+}
+
+void unwind_fork_parent(void)
+{
+	__atomic_store_n(&unw_gate_closed, 0, __ATOMIC_RELEASE);
+}
+
+bool unwind_fork_child(void)
+{
+	bool stuck = __atomic_load_n(&unw_inside, __ATOMIC_RELAXED) != 0;
+
+	if (stuck)
+		unw_unusable = true;
+	unw_inside = 0;
+	__atomic_store_n(&unw_gate_closed, 0, __ATOMIC_RELEASE);
+	return stuck;
+}
+
 /* out has room for max + SHIM_FRAMES entries. */
 static RS_NOINLINE uint32_t unw_capture(uintptr_t *out, uint32_t max,
 					uintptr_t ra, bool *more)
 {
-	int want = (int)(max + SHIM_FRAMES), got, i;
+	int want = (int)(max + SHIM_FRAMES), got = 0, i;
 	int saved = errno;
 
-	got = unw_backtrace((void **)out, want);
+	if (unw_enter()) {
+		got = unw_backtrace((void **)out, want);
+		unw_leave();
+	}
 	errno = saved;
 	for (i = 0; i < got && i < SHIM_FRAMES; i++)
 		if (out[i] == ra)

@@ -28,6 +28,12 @@ const uintptr_t *stackdepot_frames(uint32_t id, uint32_t *n) RS_HIDDEN;
 void stackdepot_emit(uint32_t id) RS_HIDDEN;
 
 void unwind_init(void) RS_HIDDEN;
+/* fork: prepare keeps threads out of libunwind and waits (bounded) for
+ * those inside; the child's call says whether one was still inside, in
+ * which case that process never uses libunwind (frame pointers only). */
+void unwind_fork_prepare(void) RS_HIDDEN;
+void unwind_fork_parent(void) RS_HIDDEN;
+bool unwind_fork_child(void) RS_HIDDEN;
 void stackdepot_fork_prepare(void) RS_HIDDEN;
 void stackdepot_fork_parent(void) RS_HIDDEN;
 /* The child's trace is new: every stack must be emitted again. */
