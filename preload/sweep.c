@@ -878,15 +878,24 @@ static const char *due(uint64_t now)
 void sweep_poll(void)
 {
 	const char *trigger = NULL;
+	bool by_signal = false;
 
-	if (!rs_ready || rs_in_shim || prim_getpid() != rs_pid)
+	if (!rs_ready || rs_in_shim)
 		return;
-	if (__atomic_exchange_n(&signal_raised, 0, __ATOMIC_ACQ_REL))
-		trigger = RS_TRIGGER_SIGNAL;
-	else if (__atomic_load_n(&periodic_on, __ATOMIC_RELAXED))
+	if (__atomic_load_n(&signal_raised, __ATOMIC_RELAXED))
+		trigger = RS_TRIGGER_SIGNAL, by_signal = true;
+	else if (__atomic_load_n(&periodic_on, __ATOMIC_RELAXED) &&
+		 (rs_opt.sweep_interval_ms || rs_opt.sweep_every ||
+		  rs_opt.sweep_growth))
 		trigger = due(prim_now_ns());
-	if (!trigger)
+	/* The pid is a system call: asked only when a sweep is due. A vfork
+	 * child shares our memory: it must neither sweep nor take the
+	 * signal's flag from the parent. */
+	if (!trigger || prim_getpid() != rs_pid)
 		return;
+	if (by_signal &&
+	    !__atomic_exchange_n(&signal_raised, 0, __ATOMIC_ACQ_REL))
+		return; /* another thread took it */
 	rs_enter();
 	/* Another thread is sweeping (or forking): this one is not needed. */
 	if (prim_trylock(&sweep_lock)) {
