@@ -22,6 +22,7 @@
 #include "unwind.h"
 #include "writer.h"
 #include "lifecycle.h"
+#include "options.h"
 #include "refsweep-events.h"
 
 #include <dlfcn.h>
@@ -587,7 +588,10 @@ static int sync_one(struct dl_phdr_info *info, size_t size, void *data)
 	m->dead = false;
 	m->emitted_gen = m->unload_gen = 0;
 	build_id(m, info);
-	m->fp = seg_hi && probe_fp(eh, eh_len, seg_lo, seg_hi);
+	/* Probing reads hundreds of unwind-table entries, which would make
+	 * pages of every library resident in a process that takes no stacks. */
+	m->fp = seg_hi && rs_opt.unwind != RS_UNWIND_NONE &&
+		probe_fp(eh, eh_len, seg_lo, seg_hi);
 	m->eh_hdr = seg_hi ? eh : NULL;
 	m->eh_len = eh_len;
 	m->seg_lo = seg_lo;
