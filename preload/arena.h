@@ -1,7 +1,7 @@
 /*
  * arena.h: the tracked arena. Owns every heap block of the process: where it
  * lives, how big the program asked for, its allocation stack id, and the
- * out-of-band flags and mark byte the sweep uses.
+ * out-of-band flags the sweep reads and sets.
  *
  * Layout: one reserved region of 64 KiB slices. A span is a run of slices
  * holding blocks of one size class (or one large block). Block metadata sits
