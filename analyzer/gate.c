@@ -451,11 +451,10 @@ void gate_github_annotations(const struct rs_result *r, FILE *out)
 			continue;
 		fputs("::error ", out);
 		if (top && top->file) {
-			const char *file = top->file;
-			size_t n = ws ? strlen(ws) : 0;
+			const char *file = top->file, *rel;
 
-			if (n && !strncmp(file, ws, n) && file[n] == '/')
-				file += n + 1;
+			if ((rel = path_below(file, ws)))
+				file = rel;
 			fputs("file=", out);
 			gh_escape(out, file, true);
 			fprintf(out, ",line=%lld,", (long long)top->line);

@@ -38,13 +38,12 @@ static const char *sarif_level(const struct rs_group *g)
 static json_t *sarif_location(const struct rs_symframe *f, const char *root)
 {
 	json_t *art, *phys, *loc;
-	size_t rl = root ? strlen(root) : 0;
 
 	if (f->file) {
-		const char *file = f->file;
+		const char *file = f->file, *rel = path_below(file, root);
 
-		if (rl && !strncmp(file, root, rl) && file[rl] == '/') {
-			art = json_pack("{s:s, s:s}", "uri", file + rl + 1,
+		if (rel) {
+			art = json_pack("{s:s, s:s}", "uri", rel,
 					"uriBaseId", "%SRCROOT%");
 		} else if (file[0] == '/') {
 			char *uri = xasprintf("file://%s", file);

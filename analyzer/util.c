@@ -1,6 +1,7 @@
 /*
  * util.c: the analyzer's small toolbox: checked allocation, messages,
- * a growable string, two hash maps, number and address parsing.
+ * a growable string, two hash maps, number and address parsing, paths
+ * relative to a root.
  *
  * Must never: return NULL from an allocation (out of memory ends the
  * process with exit 2 and a message), or print on stdout.
@@ -344,4 +345,21 @@ bool parse_hex_addr(const char *s, uint64_t *out)
 		return false;
 	*out = v;
 	return true;
+}
+
+/* file's path below root, or NULL. root is compared in its canonical form
+ * (an out-of-tree build names the source tree "../.." from its own
+ * directory, while symbolized paths are absolute and normalized). */
+const char *path_below(const char *file, const char *root)
+{
+	char *canon = root ? realpath(root, NULL) : NULL;
+	const char *base = canon ? canon : root, *rel = NULL;
+	size_t n = base ? strlen(base) : 0;
+
+	while (n && base[n - 1] == '/')
+		n--; /* "/" itself becomes "", and every absolute path is below */
+	if (base && !strncmp(file, base, n) && file[n] == '/')
+		rel = file + n + 1;
+	free(canon);
+	return rel;
 }
