@@ -26,5 +26,8 @@ librefsweep_la_LIBADD = $(LIBUNWIND_LIBS) -lpthread
 EXTRA_DIST += preload/exports.map
 
 # The shim is preloaded, never linked against: its libtool archive is noise.
+# Without the archive libtool's uninstall no longer knows the library's name.
 install-exec-hook:
 	rm -f $(DESTDIR)$(pkglibdir)/librefsweep.la
+uninstall-hook:
+	rm -f $(DESTDIR)$(pkglibdir)/librefsweep.so
