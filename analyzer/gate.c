@@ -440,7 +440,7 @@ static void gh_escape(FILE *out, const char *s, bool prop)
 
 void gate_github_annotations(const struct rs_result *r, FILE *out)
 {
-	const char *ws = getenv("GITHUB_WORKSPACE");
+	char *ws = canonical_path(getenv("GITHUB_WORKSPACE"));
 	char buf[64];
 
 	for (size_t i = 0; i < r->ng; i++) {
@@ -470,4 +470,5 @@ void gate_github_annotations(const struct rs_result *r, FILE *out)
 			  false);
 		fputc('\n', out);
 	}
+	free(ws);
 }

@@ -89,10 +89,9 @@ int report_sarif(const struct rs_result *r, FILE *out, const char *srcroot)
 	json_t *rules = json_array(), *results = json_array();
 	char cwd[PATH_MAX];
 	char buf[64];
-	const char *root = srcroot;
+	char *root = canonical_path(srcroot ? srcroot
+				    : getcwd(cwd, sizeof(cwd)));
 
-	if (!root && getcwd(cwd, sizeof(cwd)))
-		root = cwd;
 	for (int k = 0; k < RS_K_REACHABLE; k++) {
 		char *id = xasprintf("refsweep/%s", rs_kind_names[k]);
 
@@ -171,6 +170,7 @@ int report_sarif(const struct rs_result *r, FILE *out, const char *srcroot)
 
 	fputc('\n', out);
 	json_decref(doc);
+	free(root);
 	return rc ? -1 : 0;
 }
 

@@ -328,6 +328,7 @@ int report_junit(const struct rs_result *r, FILE *out);
 int report_html(const struct rs_result *r, FILE *out);
 int report_collapsed(const struct rs_result *r, FILE *out);
 json_t *frame_json(const struct rs_symframe *f);
+char *canonical_path(const char *p);
 const char *path_below(const char *file, const char *root);
 void xml_escape(FILE *out, const char *s);
 bool want_color(FILE *out);

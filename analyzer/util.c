@@ -347,19 +347,24 @@ bool parse_hex_addr(const char *s, uint64_t *out)
 	return true;
 }
 
-/* file's path below root, or NULL. root is compared in its canonical form
- * (an out-of-tree build names the source tree "../.." from its own
- * directory, while symbolized paths are absolute and normalized). */
+/* p's canonical form (an out-of-tree build names the source tree "../.."
+ * from its own directory, while symbolized paths are absolute and
+ * normalized), or a copy of p when it cannot be resolved; NULL for NULL. */
+char *canonical_path(const char *p)
+{
+	char *canon = p ? realpath(p, NULL) : NULL;
+
+	return canon ? canon : p ? xstrdup(p) : NULL;
+}
+
+/* file's path below root (canonical_path's), or NULL. */
 const char *path_below(const char *file, const char *root)
 {
-	char *canon = root ? realpath(root, NULL) : NULL;
-	const char *base = canon ? canon : root, *rel = NULL;
-	size_t n = base ? strlen(base) : 0;
+	size_t n = root ? strlen(root) : 0;
 
-	while (n && base[n - 1] == '/')
+	while (n && root[n - 1] == '/')
 		n--; /* "/" itself becomes "", and every absolute path is below */
-	if (base && !strncmp(file, base, n) && file[n] == '/')
-		rel = file + n + 1;
-	free(canon);
-	return rel;
+	if (root && !strncmp(file, root, n) && file[n] == '/')
+		return file + n + 1;
+	return NULL;
 }

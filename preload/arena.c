@@ -1328,7 +1328,13 @@ bool arena_next_span(uint64_t *cursor, struct arena_span_view *out)
 	return false;
 }
 
-bool arena_next_live(struct arena_iter *it, struct arena_block *out)
+/* Iterates live blocks in address order. Start with it = {0}. */
+struct arena_iter {
+	uint64_t slice;
+	uint64_t slot;
+};
+
+static bool next_live(struct arena_iter *it, struct arena_block *out)
 {
 	uint64_t hwm = pool.hwm;
 
@@ -1470,7 +1476,7 @@ void arena_fork_child(void)
 	struct arena_iter it = { 0, 0 };
 	struct arena_block b;
 	uint64_t blocks = 0, bytes = 0;
-	while (arena_next_live(&it, &b)) {
+	while (next_live(&it, &b)) {
 		b.meta->flags |= BLOCK_INHERITED;
 		blocks++;
 		bytes += b.size;

@@ -121,27 +121,13 @@ struct arena_slot {
 };
 bool arena_locate(uintptr_t addr, struct arena_slot *out) RS_HIDDEN;
 
-/* The requested size of a located live slot (zero-size blocks say 0). */
-static inline uint64_t arena_slot_size(const struct arena_slot *s)
-{
-	return s->large ? s->slot_size : s->slot_size - s->meta->slack;
-}
-
 /* Sweep support, world stopped: give every slot of every span a dense
- * index (returned by arena_lookup and arena_next_live) and return how many
- * indexes exist. */
+ * index (returned by arena_lookup, arena_locate and arena_next_span) and
+ * return how many indexes exist. */
 uint64_t arena_index_blocks(void) RS_HIDDEN;
 
-/* Iterates live blocks in address order. Start with it = {0}. */
-struct arena_iter {
-	uint64_t slice;
-	uint64_t slot;
-};
-bool arena_next_live(struct arena_iter *it, struct arena_block *out)
-	RS_HIDDEN;
-
-/* The in-use spans in address order, for sweep loops over slots that are
- * tighter than arena_next_live's. Start with *cursor = 0. */
+/* The in-use spans in address order, for the sweep's loops over their
+ * slots. Start with *cursor = 0. */
 struct arena_span_view {
 	uintptr_t start;          /* the first slot */
 	struct block_meta *meta;  /* the first slot's metadata */
