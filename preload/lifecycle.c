@@ -138,8 +138,9 @@ __attribute__((constructor(101))) static void rs_constructor(void)
 	arena_init();
 	rs_pid = prim_getpid();
 	options_init();
-	unwind_init();
 	writer_init();
+	/* After the writer: a libunwind that cannot be loaded is a warning. */
+	unwind_init();
 	sweep_init();
 	thread_key_ok = pthread_key_create(&thread_key, thread_exit_cb) == 0;
 	if (pthread_atfork(fork_prepare, fork_parent, fork_child) != 0)

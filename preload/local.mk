@@ -22,7 +22,8 @@ librefsweep_la_LDFLAGS = -module -avoid-version -shared -no-undefined -Wc,-flto 
 	-Wc,-flto-partition=one \
 	-Wl,--version-script=$(top_srcdir)/preload/exports.map -Wl,-z,nodelete \
 	-Wl,-z,now
-librefsweep_la_LIBADD = $(LIBUNWIND_LIBS) -lpthread
+# libunwind is dlopen'ed (preload/unwind.c): only its headers are used here.
+librefsweep_la_LIBADD = -lpthread
 EXTRA_DIST += preload/exports.map
 
 # The shim is preloaded, never linked against: its libtool archive is noise.

@@ -9,7 +9,7 @@
  *   the first frame that returns into code without frame pointers (its
  *   saved frame pointer would be garbage);
  * - libunwind's unw_backtrace (local-only, its own per-thread cache)
- *   everywhere else, in front of which each thread remembers recent
+ *   everywhere else (loaded by unwind_init, see load_libunwind), in front of which each thread remembers recent
  *   stacks with the stack slots their return addresses sit in (see
  *   cached_stack: exact for frames whose layout depends on rsp alone).
  * Either way the frames inside the shim are dropped: a stack starts at the
@@ -26,6 +26,7 @@
 #include "lifecycle.h"
 #include "writer.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #define UNW_LOCAL_ONLY
@@ -177,9 +178,13 @@ static int unw_inside;       /* threads inside libunwind: a futex word */
 static int unw_gate_closed;  /* a fork is under way */
 static bool unw_unusable;    /* this process was forked mid-unwind */
 
+/* NULL until load_libunwind found it, and for good when it did not. */
+static __typeof__(unw_backtrace) *unw_backtrace_fn;
+
 static bool unw_enter(void)
 {
-	if (__atomic_load_n(&unw_gate_closed, __ATOMIC_ACQUIRE) || unw_unusable)
+	if (__atomic_load_n(&unw_gate_closed, __ATOMIC_ACQUIRE) || unw_unusable ||
+	    !unw_backtrace_fn)
 		return false;
 	__atomic_fetch_add(&unw_inside, 1, __ATOMIC_SEQ_CST);
 	if (!__atomic_load_n(&unw_gate_closed, __ATOMIC_SEQ_CST))
@@ -231,7 +236,7 @@ static RS_NOINLINE uint32_t unw_capture(uintptr_t *out, uint32_t max,
 	int saved = errno;
 
 	if (unw_enter()) {
-		got = unw_backtrace((void **)out, want);
+		got = unw_backtrace_fn((void **)out, want);
 		unw_leave();
 	}
 	errno = saved;
@@ -399,8 +404,30 @@ RS_NOINLINE uint32_t unwind_capture(void *ra_ptr)
 	return id;
 }
 
+/* libunwind is opened here rather than linked: a process that never needs
+ * it (unwind=none or fp) does not carry it and liblzma, about 110 KiB of
+ * resident memory, and with local scope its own `backtrace` and
+ * `_Unwind_Backtrace` can never interpose the program's (a linked shim
+ * put them in the global scope ahead of libgcc_s). When it cannot be
+ * opened, stacks keep what frame pointers give, and the trace says why. */
+static void load_libunwind(void)
+{
+	void *h = dlopen(LIBUNWIND_SONAME, RTLD_NOW | RTLD_LOCAL);
+	void *f = h ? dlsym(h, "unw_backtrace") : NULL;
+
+	if (!f) {
+		/* checksrc: allow: the constructor, the shim's own allocations. */
+		const char *why = dlerror();
+		rs_degrade("unwind", why ? why : "no unw_backtrace in " LIBUNWIND_SONAME);
+		return;
+	}
+	unw_backtrace_fn = (__typeof__(unw_backtrace) *)f;
+}
+
 void unwind_init(void)
 {
 	/* The main thread's stack mapping, found before the program runs. */
 	stack_top((uintptr_t)__builtin_frame_address(0));
+	if (rs_opt.unwind == RS_UNWIND_AUTO || rs_opt.unwind == RS_UNWIND_LIBUNWIND)
+		load_libunwind();
 }

@@ -4,7 +4,10 @@
 # libunwind finds; unwind=none records no stacks; stack_depth cuts and
 # marks stacks truncated; the executable is recognised as keeping frame
 # pointers; a frame pointer holding garbage ends a walk without a fault;
-# the per-thread stack cache in front of libunwind tells callers apart.
+# the per-thread stack cache in front of libunwind tells callers apart;
+# libunwind is loaded only by the modes that may use it, and a libunwind
+# that cannot be loaded leaves the program running with one-frame stacks
+# and a warning in the trace.
 . "$top_srcdir/tests/trace/lib.sh"
 norandom=1
 # stack_of OPTIONS: runs tracee leak; $f is its trace, $frames the definite
@@ -64,4 +67,38 @@ for u in auto fp libunwind; do
 	f=$work/run/$(traces "$work/run" | head -1)
 	valid "$f" --exit return --expect stack
 done
+
+# Only auto and libunwind load libunwind (the shim opens it itself).
+for u in auto libunwind fp none; do
+	run_shim "dir=$work/maps,unwind=$u" cat /proc/self/maps
+	[ $status -eq 0 ] || fail "cat /proc/self/maps with unwind=$u: status $status"
+	case $u in
+	auto|libunwind) grep -q 'libunwind' "$work/out" || fail "unwind=$u: libunwind not loaded" ;;
+	*) grep -q 'libunwind\|liblzma' "$work/out" && fail "unwind=$u loaded $(grep -o 'lib[a-z]*\.so[.0-9]*' "$work/out" | sort -u | tr '\n' ' ')" ;;
+	esac
+done
+
+# libunwind unreadable (a private mount namespace hides it; root only):
+# the program runs on, the trace warns, stacks through code without frame
+# pointers keep their one sure frame.
+run_shim "dir=$work/maps,unwind=auto" cat /proc/self/maps
+libunw=$(grep -o '/[^ ]*libunwind[^ ]*' "$work/out" | head -1)
+if [ -n "$libunw" ] && unshare -m true 2>/dev/null; then
+	rm -rf "$work/run"
+	REFSWEEP_OPTIONS="dir=$work/run,unwind=auto" timeout 20 unshare -m sh -c \
+		'mount --bind /dev/null "$0" && LD_PRELOAD="$1" exec "$2" leak' \
+		"$libunw" "$shim" "$top_builddir/tests/trace/tracee_nofp" >"$work/out" 2>"$work/err"
+	status=$?
+	[ $status -eq 0 ] || fail "without libunwind: status $status ($(head -3 "$work/err"))"
+	grep -q 'tracee leak done' "$work/out" || fail "without libunwind: no output"
+	f=$work/run/$(traces "$work/run" | head -1)
+	valid "$f" --exit return
+	grep '"ev":"warning"' "$f" | grep -q '"what":"unwind"' ||
+		fail "without libunwind: no unwind warning in the trace"
+	frames=$("$validate" --leak-stacks "$f" | awk '$1 == "definite" { $1 = ""; $2 = ""; print }' | head -1)
+	set -- $frames
+	[ $# -eq 1 ] || fail "without libunwind: the leak's stack has $# frames, not 1: $frames"
+else
+	echo "note: not root or no mount namespaces: the missing-libunwind case was not run" >&2
+fi
 finish
