@@ -215,9 +215,10 @@ static struct counters totals;
 /* limit: the free path flushes when count exceeds it. A thread's bin of a
  * class it allocates from (refill ran since the last flush) may hold the
  * class's cache_cap blocks; one that only frees there (a consumer fed by
- * another thread) holds a quarter of that: blocks cached by a thread that
- * will not reuse them are memory no thread can use (prodcons' consumer
- * held about 100 KiB that way). 0 before the first use. */
+ * another thread) drains to an eighth of that (flush_full_bin): blocks
+ * cached by a thread that will not reuse them are memory no thread can
+ * use (prodcons' consumer held about 100 KiB that way). 0 before the
+ * bin's first use. */
 struct bin {
 	void *head;
 	uint32_t count;

@@ -8,10 +8,11 @@
  *   last and 8-aligned, stops at a zero return address, and stops after
  *   the first frame that returns into code without frame pointers (its
  *   saved frame pointer would be garbage);
- * - libunwind's unw_backtrace (local-only, its own per-thread cache)
- *   everywhere else (loaded by unwind_init, see load_libunwind), in front of which each thread remembers recent
- *   stacks with the stack slots their return addresses sit in (see
- *   cached_stack: exact for frames whose layout depends on rsp alone).
+ * - libunwind's unw_backtrace (local-only, its own per-thread cache;
+ *   opened by load_libunwind) everywhere else, in front of which each
+ *   thread remembers recent stacks with the stack slots their return
+ *   addresses sit in (see cached_stack: exact for frames whose layout
+ *   depends on rsp alone).
  * Either way the frames inside the shim are dropped: a stack starts at the
  * allocator's return address in the program.
  *
@@ -407,8 +408,9 @@ RS_NOINLINE uint32_t unwind_capture(void *ra_ptr)
 /* libunwind is opened here rather than linked: a process that never needs
  * it (unwind=none or fp) does not carry it and liblzma, about 110 KiB of
  * resident memory, and with local scope its own `backtrace` and
- * `_Unwind_Backtrace` can never interpose the program's (a linked shim
- * put them in the global scope ahead of libgcc_s). When it cannot be
+ * `_Unwind_Backtrace` can never interpose the program's (linked, they
+ * were in the global scope ahead of a libgcc_s the program only reaches
+ * indirectly). When it cannot be
  * opened, stacks keep what frame pointers give, and the trace says why. */
 static void load_libunwind(void)
 {
