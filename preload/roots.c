@@ -332,8 +332,17 @@ void roots_add_thread(struct roots *r, const struct maps *m, bool is_main,
 			  is_main || !fs ? own->end
 					 : umin(fs + TCB_SPAN, own->end));
 	if (fe) {
-		roots_add(r, umax(fs - tls_static_size, fe->start),
-			  umin(fs + TCB_SPAN, fe->end));
+		/* glibc's static TLS size counts the descriptor too (it lies
+		 * above fs), so fs - size reaches about 2.3 KiB below the TLS
+		 * block: on a thread's own stack that is stack below the TLS,
+		 * and below SP a dead frame's stale pointer would hide a leak
+		 * (known threads: a leaked block's address left there by the
+		 * allocator's frames was read). Nothing of the TLS lies below
+		 * SP's red zone on the thread's own stack. */
+		uintptr_t lo = umax(fs - tls_static_size, fe->start);
+		if (se == fe && sp < fs)
+			lo = umax(lo, sp - redzone);
+		roots_add(r, lo, umin(fs + TCB_SPAN, fe->end));
 		add_dtv(r, m, fs);
 	}
 }

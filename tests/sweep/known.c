@@ -204,6 +204,66 @@ static void threads(void)
 	exit(0);
 }
 
+/* A leaked block's address left only in dead stack just below a blocked
+ * thread's SP, close under its static TLS: the TLS root range must stop at
+ * the live stack (glibc's static TLS size counts the thread descriptor,
+ * and reaching that far below fs read these dead frames). */
+static __attribute__((noinline)) void plant_deeper(void)
+{
+	void *volatile slots[64];
+	void *p = mk(40);
+
+	for (int i = 0; i < 64; i++)
+		slots[i] = p;
+	(void)slots;
+}
+
+/* The copies go 400 bytes further down, below the frames the thread has
+ * when it blocks (SP - 128 and up is live), still within 2.3 KiB of the
+ * TLS. */
+static __attribute__((noinline)) void plant(void)
+{
+	volatile char pad[400];
+
+	pad[0] = 0;
+	plant_deeper();
+	pad[1] = pad[0];
+}
+
+static void *dead_stack_thread(void *arg)
+{
+	char c;
+
+	plant();
+	/* The address may be left in scratch registers too: they are roots. */
+	__asm__ volatile("xor %%r8d, %%r8d\n\txor %%r9d, %%r9d\n\t"
+			 "xor %%r10d, %%r10d\n\txor %%r11d, %%r11d\n\t"
+			 "xor %%ecx, %%ecx\n\txor %%edx, %%edx\n\t"
+			 "xor %%esi, %%esi\n\txor %%edi, %%edi\n\t"
+			 "xor %%eax, %%eax\n\tvzeroall"
+			 : : : "r8", "r9", "r10", "r11", "rcx", "rdx", "rsi",
+			   "rdi", "rax", "memory");
+	pthread_barrier_wait(&ready);
+	if (read(block_pipe[0], &c, 1) < 0)
+		perror("read");
+	return arg;
+}
+
+static void dead_stack(void)
+{
+	pthread_t t[2];
+
+	if (pipe(block_pipe))
+		exit(2);
+	pthread_barrier_init(&ready, NULL, 3);
+	for (int i = 0; i < 2; i++)
+		pthread_create(&t[i], NULL, dead_stack_thread, NULL);
+	pthread_barrier_wait(&ready);
+	/* Let both reach read(). */
+	usleep(100000);
+	exit(0);
+}
+
 /* Registered root regions, unregistered mappings, ignored blocks. */
 static void regions(void)
 {
@@ -466,6 +526,8 @@ int main(int argc, char **argv)
 		tls();
 	else if (!strcmp(s, "threads"))
 		threads();
+	else if (!strcmp(s, "dead-stack"))
+		dead_stack();
 	else if (!strcmp(s, "regions"))
 		regions();
 	else if (!strcmp(s, "api"))

@@ -49,6 +49,7 @@ expect exit-local "1 0 0 0"
 expect return-local "2 0 0 0"
 expect tls "1 0 0 0"
 expect threads "4 0 0 0"
+expect dead-stack "2 0 0 0"
 expect regions "1 0 0 0"
 expect api "2 0 0 0"
 expect fork "2 0 0 0"
@@ -127,7 +128,7 @@ m = re.search(r"leaked in (\d+) allocation", sys.stdin.read())
 print(m.group(1) if m else 0)'
 }
 # scenario, unreachable blocks, possible blocks (valgrind), as refsweep says
-for row in "classes 28 3" "exit-local 1 -" "return-local 2 -" "tls 1 -" "threads 4 -" "dlopen 1 -" "altstack 1 -"; do
+for row in "classes 28 3" "exit-local 1 -" "return-local 2 -" "tls 1 -" "threads 4 -" "dead-stack 2 -" "dlopen 1 -" "altstack 1 -"; do
 	set -- $row
 	if command -v valgrind >/dev/null 2>&1; then
 		got=$(vg_counts "$1")
