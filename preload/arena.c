@@ -675,11 +675,11 @@ static uint32_t central_new_span(unsigned c)
 
 /* Moves up to `want` free slots of class c onto list *out; returns how
  * many. Takes and drops the class lock. Slots given back come first and
- * never-used ones last, so no span is touched further while slots already
- * touched sit free. (On prodcons this did not measurably lower peak RSS:
- * there each class's spans are full to their end anyway, by the swings of
- * its live count.) */
-static uint32_t central_take(unsigned c, uint32_t want, void **out)
+ * never-used ones last (none at all unless `grow`), so no span is touched
+ * further while slots already touched sit free. (On prodcons this did not
+ * measurably lower peak RSS: there each class's spans are full to their
+ * end anyway, by the swings of its live count; see refill.) */
+static uint32_t central_take(unsigned c, uint32_t want, bool grow, void **out)
 {
 	struct central *ce = &centrals[c];
 	const struct size_class *sc = &classes[c];
@@ -707,7 +707,7 @@ static uint32_t central_take(unsigned c, uint32_t want, void **out)
 			}
 		}
 	}
-	while (got < want) {
+	while (grow && got < want) {
 		if (!ce->fresh) {
 			uint32_t first;
 			if (ce->empty) {
@@ -841,8 +841,51 @@ static RS_NOINLINE void *alloc_large(size_t size, size_t align, uint32_t stack,
 	return (void *)span_start(first);
 }
 
-static RS_NOINLINE void *refill(unsigned c)
+/* One free block of class c that this thread caches or some thread gave
+ * back (a transfer batch or a span's free list), or NULL: never a slot not
+ * yet touched. */
+static void *take_given_back(unsigned c)
 {
+	struct central *ce = &centrals[c];
+	struct bin *b = &tc.bins[c];
+	void *p = b->head;
+
+	if (p) {
+		b->head = *(void **)p;
+		b->count--;
+		return p;
+	}
+	/* A peek without the lock first: a class with nothing to lend (most
+	 * refills of a growing heap) costs no lock round trip. */
+	if (!__atomic_load_n(&ce->nxfer, __ATOMIC_RELAXED) &&
+	    !__atomic_load_n(&ce->partial, __ATOMIC_RELAXED))
+		return NULL;
+	prim_lock(&ce->lock);
+	if (ce->nxfer) {
+		struct batch *x = &ce->xfer[ce->nxfer - 1];
+		p = x->head;
+		x->head = *(void **)p;
+		if (--x->count == 0)
+			ce->nxfer--;
+	}
+	prim_unlock(&ce->lock);
+	if (!p)
+		central_take(c, 1, false, &p);
+	return p;
+}
+
+/* Refills the bin of class *cls and returns one block; *cls is the class
+ * of the block returned. When the class has nothing given back and would
+ * have to touch new slots, and `borrow` allows it (16-byte alignment, so
+ * any class will do), one block of the next class serves instead if one
+ * sits free: classes peak at different times, and on prodcons each one
+ * keeping its own peak's slots cost about 20% of the live heap (a model
+ * of its 24 classes: 1.52 MB of slots for a peak of 1.23 MB live, 1.40 MB
+ * borrowing from the next class for 0.8% of the allocations). The block
+ * costs at most an eighth more than asked (the classes' spacing). */
+static RS_NOINLINE void *refill(unsigned *cls, bool borrow)
+{
+	unsigned c = *cls;
 	struct bin *b = &tc.bins[c];
 	struct central *ce = &centrals[c];
 	void *list = NULL;
@@ -860,7 +903,18 @@ static RS_NOINLINE void *refill(unsigned c)
 	if (!got) {
 		uint32_t want = tc.dead || !classes[c].cache_cap ? 1
 				: (classes[c].cache_cap + 1) / 2;
-		got = central_take(c, want, &list);
+		/* Slots given back first, even fewer than wanted: the class
+		 * grows only when none are left. */
+		got = central_take(c, want, false, &list);
+		if (!got && borrow && c + 1 < FAST_CLASSES && !tc.dead) {
+			void *p = take_given_back(c + 1);
+			if (p) {
+				*cls = c + 1;
+				return p;
+			}
+		}
+		if (!got)
+			got = central_take(c, want, true, &list);
 	}
 	maybe_fold(&tc);
 	if (!got)
@@ -930,7 +984,7 @@ static RS_NOINLINE void *alloc_slow(size_t size, size_t align, uint32_t stack,
 		b->head = *(void **)p;
 		b->count--;
 	} else {
-		p = refill(c);
+		p = refill(&c, align <= ARENA_MIN_ALIGN);
 		if (!p)
 			return NULL;
 	}
