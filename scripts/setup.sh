@@ -10,13 +10,13 @@ build="$top/_build"
 # peers refsweep is cross-checked against (second line), checks reports with
 # jq, xmllint and a JSON schema validator (third), and fuzzes the trace
 # reader with clang's libFuzzer (fourth).
-RS_PACKAGES="autoconf automake libtool pkg-config make gcc libunwind-dev libjansson-dev libdw-dev libelf-dev
+RS_PACKAGES="autoconf automake libtool pkg-config make gcc binutils libunwind-dev libjansson-dev libdw-dev libelf-dev
  python3 perl sqlite3 tcl git bash bc valgrind liblsan0 strace gdb
  jq libxml2-utils python3-jsonschema
  clang libclang-rt-14-dev"
 
 need_install() {
-	for tool in autoreconf libtoolize pkg-config gcc make; do
+	for tool in autoreconf libtoolize pkg-config gcc make readelf; do
 		command -v "$tool" >/dev/null 2>&1 || return 0
 	done
 	pkg-config --exists libunwind jansson libdw 2>/dev/null || return 0
