@@ -177,30 +177,43 @@ static void tls(void)
 	exit(0);
 }
 
+/* In a thread: meets the main thread, then blocks in read() for good. */
+static void meet_and_block(void)
+{
+	char c;
+
+	pthread_barrier_wait(&ready);
+	if (read(block_pipe[0], &c, 1) < 0)
+		perror("read");
+}
+
+/* Starts n threads running fn; returns once each has met the barrier. */
+static void start_blocked(int n, void *(*fn)(void *))
+{
+	pthread_t t;
+
+	if (pipe(block_pipe))
+		exit(2);
+	pthread_barrier_init(&ready, NULL, (unsigned)n + 1);
+	for (int i = 0; i < n; i++)
+		pthread_create(&t, NULL, fn, NULL);
+	pthread_barrier_wait(&ready);
+}
+
 /* Leaks in threads, and blocks kept alive by blocked threads' stacks. */
 static void *leaky_thread(void *arg)
 {
 	void *volatile keep = mk(56);
-	char c;
 
 	drop(mk(24)); /* definite */
 	scrub();
-	pthread_barrier_wait(&ready);
-	if (read(block_pipe[0], &c, 1) < 0)
-		perror("read");
+	meet_and_block();
 	return (void *)keep;
 }
 
 static void threads(void)
 {
-	pthread_t t[4];
-
-	if (pipe(block_pipe))
-		exit(2);
-	pthread_barrier_init(&ready, NULL, 5);
-	for (int i = 0; i < 4; i++)
-		pthread_create(&t[i], NULL, leaky_thread, NULL);
-	pthread_barrier_wait(&ready);
+	start_blocked(4, leaky_thread);
 	exit(0);
 }
 
@@ -232,8 +245,6 @@ static __attribute__((noinline)) void plant(void)
 
 static void *dead_stack_thread(void *arg)
 {
-	char c;
-
 	plant();
 	/* The address may be left in scratch registers too: they are roots. */
 	__asm__ volatile("xor %%r8d, %%r8d\n\txor %%r9d, %%r9d\n\t"
@@ -243,22 +254,13 @@ static void *dead_stack_thread(void *arg)
 			 "xor %%eax, %%eax\n\tvzeroall"
 			 : : : "r8", "r9", "r10", "r11", "rcx", "rdx", "rsi",
 			   "rdi", "rax", "memory");
-	pthread_barrier_wait(&ready);
-	if (read(block_pipe[0], &c, 1) < 0)
-		perror("read");
+	meet_and_block();
 	return arg;
 }
 
 static void dead_stack(void)
 {
-	pthread_t t[2];
-
-	if (pipe(block_pipe))
-		exit(2);
-	pthread_barrier_init(&ready, NULL, 3);
-	for (int i = 0; i < 2; i++)
-		pthread_create(&t[i], NULL, dead_stack_thread, NULL);
-	pthread_barrier_wait(&ready);
+	start_blocked(2, dead_stack_thread);
 	/* Let both reach read(). */
 	usleep(100000);
 	exit(0);
