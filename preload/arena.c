@@ -704,10 +704,9 @@ static uint32_t central_new_span(unsigned c)
 
 /* Moves up to `want` free slots of class c onto list *out; returns how
  * many. Takes and drops the class lock. Slots given back come first and
- * never-used ones last (none at all unless `grow`), so no span is touched
- * further while slots already touched sit free. (On prodcons this did not
- * measurably lower peak RSS: there each class's spans are full to their
- * end anyway, by the swings of its live count; see refill.) */
+ * never-used ones last (none at all unless `grow`: refill grows a class
+ * only when nothing is given back), so no span is touched further while
+ * slots already touched sit free. */
 static uint32_t central_take(unsigned c, uint32_t want, bool grow, void **out)
 {
 	struct central *ce = &centrals[c];
