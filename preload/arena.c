@@ -736,9 +736,7 @@ static uint32_t central_take(unsigned c, uint32_t want, bool grow, void **out)
 		}
 	}
 	while (grow && got < want) {
-		/* The kept empty span before any other with never-used slots:
-		 * its pages are resident already. */
-		if (!ce->fresh || ce->empty) {
+		if (!ce->fresh) {
 			uint32_t first;
 			if (ce->empty) {
 				first = ce->empty - 1;
@@ -774,9 +772,10 @@ static uint32_t central_take(unsigned c, uint32_t want, bool grow, void **out)
 }
 
 /* Gives one slot back to its span; returns the first slice of a span that
- * became surplus-empty and must be released by the caller after unlocking,
- * or UINT32_MAX. Class lock held. */
-static uint32_t central_put_locked(struct central *ce, uint32_t first, void *b)
+ * became empty and must be released (or, with *park set, discarded and
+ * kept) by the caller after unlocking, or UINT32_MAX. Class lock held. */
+static uint32_t central_put_locked(struct central *ce, uint32_t first, void *b,
+				   bool *park)
 {
 	struct span *s = &spans[first];
 
@@ -791,19 +790,41 @@ static uint32_t central_put_locked(struct central *ce, uint32_t first, void *b)
 	}
 	if (s->used)
 		return UINT32_MAX;
-	/* Empty: keep one per class so a steady churn does not map and unmap
-	 * a span per batch, but only a one-slice span: a multi-slice one is
-	 * up to 2 MiB of resident memory nobody uses. */
+	/* Empty: keep one per class (park_empty) so a steady churn does not
+	 * map and unmap a span per batch, but only a one-slice span: a
+	 * multi-slice one is up to 2 MiB of address space to keep track of. */
 	list_remove(&ce->partial, first);
 	s->listed = LISTED_NONE;
 	s->free = NULL;
 	s->bump = 0;
 	if (!ce->empty && s->nslices == 1) {
-		ce->empty = first + 1;
-		return UINT32_MAX;
+		*park = true;
+		return first;
 	}
 	span_unpublish(first);
 	return first;
+}
+
+/* Keeps an emptied one-slice span as its class's spare, its pages given
+ * back first: a class whose count dips keeps its spare for the next rise,
+ * and 64 KiB resident for nobody until then made every dip cost the whole
+ * slice (prodcons: its median peak anonymous memory 1.76 → 1.66 MB over 20
+ * runs; binary-trees 5% more page faults, 2.5% more time). The span is on
+ * no list and holds no block while its pages go: nobody can reach it. */
+static void park_empty(struct central *ce, uint32_t first)
+{
+	bool kept;
+
+	prim_discard((void *)span_start(first), ARENA_SLICE_SIZE);
+	prim_lock(&ce->lock);
+	kept = !ce->empty;
+	if (kept)
+		ce->empty = first + 1;
+	else
+		span_unpublish(first);
+	prim_unlock(&ce->lock);
+	if (!kept)
+		span_release(first, 1);
 }
 
 static void central_put_list(unsigned c, void *list)
@@ -811,22 +832,31 @@ static void central_put_list(unsigned c, void *list)
 	struct central *ce = &centrals[c];
 	uint32_t release[8];
 	unsigned nrelease = 0;
+	uint32_t park = UINT32_MAX;
 
 	while (list) {
 		prim_lock(&ce->lock);
-		while (list && nrelease < RS_ARRAY_LEN(release)) {
+		while (list && nrelease < RS_ARRAY_LEN(release) &&
+		       park == UINT32_MAX) {
 			void *b = list;
 			uint64_t slot;
+			bool to_park = false;
 			list = *(void **)b;
 			uint32_t first = span_of((uintptr_t)b, &slot);
-			uint32_t r = central_put_locked(ce, first, b);
-			if (r != UINT32_MAX)
+			uint32_t r = central_put_locked(ce, first, b, &to_park);
+			if (to_park)
+				park = r;
+			else if (r != UINT32_MAX)
 				release[nrelease++] = r;
 		}
 		prim_unlock(&ce->lock);
 		for (unsigned i = 0; i < nrelease; i++)
 			span_release(release[i], classes[c].slices);
 		nrelease = 0;
+		if (park != UINT32_MAX) {
+			park_empty(ce, park);
+			park = UINT32_MAX;
+		}
 	}
 }
 
@@ -936,6 +966,9 @@ static RS_NOINLINE void *refill(unsigned *cls, bool borrow)
 		/* Slots given back first, even fewer than wanted: the class
 		 * grows only when none are left. */
 		got = central_take(c, want, false, &list);
+		/* None given back: borrow before growing, unless the class
+		 * keeps a spare span (borrowing is a slow path per allocation,
+		 * the spare a whole batch at once). */
 		if (!got && borrow && c + 1 < FAST_CLASSES && !tc.dead &&
 		    !__atomic_load_n(&ce->empty, __ATOMIC_RELAXED)) {
 			void *p = take_given_back(c + 1);
