@@ -485,6 +485,15 @@ static inline struct block_meta *meta_fixed(uint32_t first)
 	return (struct block_meta *)(meta_region + (uintptr_t)first * META_PER_SLICE);
 }
 
+/* Gives n slices' pages and their fixed metadata places back to the
+ * kernel: they read as zero after, every flag clear. No lock may be held
+ * (a system call), and nobody may reach the slices meanwhile. */
+static void discard_run(uint32_t first, uint64_t n)
+{
+	prim_discard((void *)span_start(first), n << ARENA_SLICE_SHIFT);
+	prim_discard(meta_fixed(first), n * META_PER_SLICE);
+}
+
 /* The metadata place for a span of class `key` starting at `first`, or
  * NULL; *clear says how many of its first bytes may hold old data. */
 static struct block_meta *meta_take(unsigned key, uint32_t first, bool dirty,
@@ -554,9 +563,7 @@ static uint32_t run_and_meta(uint64_t n, uint64_t align_slices, unsigned cls,
 	 * (binary-trees freeing and rebuilding trees) keeps it as it is:
 	 * discarding every release doubled binary-trees' page faults. */
 	if (foreign && first != UINT32_MAX) {
-		prim_discard((void *)span_start(first), ARENA_SLICE_SIZE);
-		if (meta_bytes(meta_key(cls)) >= META_PAGE)
-			prim_discard(meta_fixed(first), META_PER_SLICE);
+		discard_run(first, 1);
 		dirty = false;
 	}
 	if (clear)
@@ -641,10 +648,8 @@ static RS_NOINLINE void purge(void)
 		prim_unlock(&pool.lock);
 		if (k == 0)
 			return;
-		for (unsigned j = 0; j < k; j++) {
-			prim_discard((void *)span_start(batch[j]), len[j] << ARENA_SLICE_SHIFT);
-			prim_discard(meta_fixed(batch[j]), len[j] * META_PER_SLICE);
-		}
+		for (unsigned j = 0; j < k; j++)
+			discard_run(batch[j], len[j]);
 		prim_lock(&pool.lock);
 		for (unsigned j = 0; j < k; j++)
 			run_free(batch[j], len[j], false);
@@ -815,7 +820,7 @@ static void park_empty(struct central *ce, uint32_t first)
 {
 	bool kept;
 
-	prim_discard((void *)span_start(first), ARENA_SLICE_SIZE);
+	discard_run(first, 1);
 	prim_lock(&ce->lock);
 	kept = !ce->empty;
 	if (kept)
